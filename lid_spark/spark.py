@@ -1,0 +1,78 @@
+"""The SparkSession factory.
+
+Locally (plain ``python`` or ``lid-spark``) it builds a ``local[*]`` session with Delta Lake, whose
+jars are resolved from Maven Central at session start. Under ``spark-submit``, in a notebook or on
+Databricks it returns the session that exists and only adds the Delta SQL settings if missing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from lid_spark.config import Config
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def _launched_by_spark() -> bool:
+    # spark-submit and the pyspark shell start the JVM first and hand Python its gateway port.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(cfg: Config) -> SparkSession:
+    """The session to run lid-spark jobs in (created locally, or the existing one)."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if _launched_by_spark():
+        builder = SparkSession.builder.appName(cfg.spark.app_name)
+        builder = builder.config("spark.sql.extensions", DELTA_EXTENSION)
+        builder = builder.config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+        spark = builder.getOrCreate()
+    else:
+        spark = _local_session(cfg)
+    spark.sparkContext.setLogLevel(cfg.spark.log_level)
+    return spark
+
+
+def _local_session(cfg: Config) -> SparkSession:
+    from delta import configure_spark_with_delta_pip
+
+    # Local Python workers are fresh interpreters: let them import this checkout's lid_spark/udfs.
+    root = str(Path(__file__).resolve().parents[1])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+
+    builder = (
+        SparkSession.builder.master(cfg.spark.master)
+        .appName(cfg.spark.app_name)
+        .config("spark.sql.extensions", DELTA_EXTENSION)
+        .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+        .config("spark.driver.memory", cfg.spark.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(cfg.spark.shuffle_partitions))
+        .config("spark.default.parallelism", str(cfg.spark.shuffle_partitions))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.spark.arrow_batch_rows))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        # Local Python workers inherit this interpreter, so UDFs see the same packages.
+        .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", _python()))
+    )
+    for key, value in cfg.spark.conf.items():
+        builder = builder.config(key, str(value))
+    if cfg.spark.resolve_delta_jars:
+        builder = configure_spark_with_delta_pip(builder)
+    return builder.getOrCreate()
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable

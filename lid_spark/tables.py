@@ -1,0 +1,192 @@
+"""Naming, reading and writing tables: Delta paths or catalog names, validated, never glued into SQL.
+
+A table reference is either a *path* (it has a ``/`` or a URI scheme: ``/data/t``, ``s3a://b/t``,
+``./t``) or a *catalog name* of one to three identifiers (``language_tags``, ``lid.language_tags``,
+``main.lid.language_tags``).
+
+Example
+-------
+>>> ref = parse_table_ref("main.music_lid.language_tags")
+>>> ref.sql()
+'`main`.`music_lid`.`language_tags`'
+>>> parse_table_ref("/tmp/tables/language_tags").sql()
+'delta.`/tmp/tables/language_tags`'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.window import Window
+
+from lid_spark.config import Config
+from lid_spark.errors import InputError, ParameterError
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME_RE = re.compile(rf"^{_IDENT}(\.{_IDENT}){{0,2}}$")
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A validated table reference: ``kind`` is ``"path"`` or ``"name"``."""
+
+    kind: str
+    value: str
+
+    @property
+    def is_path(self) -> bool:
+        return self.kind == "path"
+
+    def sql(self) -> str:
+        """The reference as it may appear in a SQL statement (quoted, never raw user text)."""
+        if self.is_path:
+            return f"delta.`{self.value}`"
+        return ".".join(f"`{part}`" for part in self.value.split("."))
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_table_ref(text: str) -> TableRef:
+    """Validate ``text`` as a path or a catalog name; raise ParameterError otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise ParameterError(f"table reference must be a non-empty string, got {text!r}")
+    text = text.strip()
+    if "/" in text or _SCHEME_RE.match(text):
+        if "`" in text or "\n" in text:
+            raise ParameterError(f"table path {text!r} may not contain backticks or newlines")
+        return TableRef("path", text)
+    if not _NAME_RE.match(text):
+        raise ParameterError(
+            f"{text!r} is neither a table path (use ./{text} for a relative path) nor a catalog "
+            "name of the form [catalog.][schema.]table with letters, digits and underscores"
+        )
+    return TableRef("name", text)
+
+
+def resolve_table(cfg: Config, logical_name: str) -> TableRef:
+    """Where the derived table ``logical_name`` (e.g. ``"language_tags"``) lives under this config."""
+    names = cfg.tables.names
+    if logical_name not in names:
+        raise ParameterError(f"unknown derived table {logical_name!r}; known: {', '.join(names)}")
+    name = names[logical_name]
+    if cfg.tables.schema:
+        return parse_table_ref(f"{cfg.tables.schema}.{name}")
+    location = cfg.tables.location
+    if not _SCHEME_RE.match(location):
+        location = os.path.abspath(location)
+    return TableRef("path", f"{location.rstrip('/')}/{name}")
+
+
+def input_table(cfg: Config, key: str) -> TableRef:
+    """The input table configured as ``inputs.<key>``; a clear error when it is not set."""
+    value = cfg.inputs[key]
+    if not value:
+        raise ParameterError(f"inputs.{key} is not set: give a table path or catalog name (inputs.{key}=...)")
+    ref = parse_table_ref(value)
+    if ref.is_path and not _SCHEME_RE.match(ref.value):
+        ref = TableRef("path", os.path.abspath(ref.value))
+    return ref
+
+
+def table_exists(spark: SparkSession, ref: TableRef) -> bool:
+    if ref.is_path:
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(spark, ref.value)
+    return spark.catalog.tableExists(ref.value)
+
+
+def read_table(spark: SparkSession, ref: TableRef, version: int | None = None) -> DataFrame:
+    """Read a Delta table (optionally an older ``version``), a Parquet path, or a catalog table."""
+    if ref.is_path:
+        from delta.tables import DeltaTable
+
+        if DeltaTable.isDeltaTable(spark, ref.value):
+            reader = spark.read.format("delta")
+            if version is not None:
+                reader = reader.option("versionAsOf", version)
+            return reader.load(ref.value)
+        if version is not None:
+            raise ParameterError(f"{ref} is not a Delta table: it has no versions to travel to")
+        try:
+            return spark.read.parquet(ref.value)
+        except Exception as e:  # noqa: BLE001 - the Spark error is long; say what we tried
+            raise InputError(f"cannot read {ref} as a Delta table or Parquet files: {e}") from e
+    if version is not None:
+        return spark.read.option("versionAsOf", version).table(ref.value)
+    return spark.table(ref.value)
+
+
+def write_table(df: DataFrame, ref: TableRef, mode: str = "overwrite", partition_by: list[str] | None = None,
+                change_data_feed: bool = False) -> None:
+    """Write ``df`` as a Delta table (overwrite replaces data and schema atomically)."""
+    writer = df.write.format("delta").mode(mode)
+    if mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    if change_data_feed:
+        writer = writer.option("delta.enableChangeDataFeed", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if ref.is_path:
+        writer.save(ref.value)
+    else:
+        writer.saveAsTable(ref.value)
+
+
+def dedupe_latest(df: DataFrame, keys: list[str], order_by: str | None) -> DataFrame:
+    """One row per key: the one with the greatest ``order_by`` (ties broken by all columns)."""
+    order = [F.col(order_by).desc_nulls_last()] if order_by else []
+    order += [F.col(c).asc_nulls_last() for c in df.columns if c not in keys and c != order_by
+              and _orderable(df, c)]
+    if not order:
+        return df.dropDuplicates(keys)
+    window = Window.partitionBy(*keys).orderBy(*order)
+    return df.withColumn("_rank", F.row_number().over(window)).filter("_rank = 1").drop("_rank")
+
+
+def _orderable(df: DataFrame, column: str) -> bool:
+    type_name = df.schema[column].dataType.typeName()
+    return type_name not in ("map", "array", "struct", "binary")
+
+
+def merge_upsert(spark: SparkSession, source: DataFrame, ref: TableRef, keys: list[str],
+                 order_by: str | None = None, update_when: str | None = None,
+                 change_data_feed: bool = True) -> dict[str, int]:
+    """MERGE ``source`` into the Delta table at ``ref`` by ``keys``; create the table if missing.
+
+    The source is deduplicated on ``keys`` first (Delta refuses several source rows per target row),
+    keeping the row with the greatest ``order_by``. ``update_when`` is an optional SQL condition over
+    ``t`` (target) and ``s`` (source) that limits which matched rows are rewritten, so an unchanged
+    rerun rewrites nothing. Returns Delta's operation metrics (rows inserted, updated, ...).
+    """
+    from delta.tables import DeltaTable
+
+    if not keys:
+        raise ParameterError("merge_upsert needs at least one key column")
+    missing = [k for k in keys if k not in source.columns]
+    if missing:
+        raise InputError(f"MERGE source lacks key column(s) {missing}; it has {source.columns}")
+    source = dedupe_latest(source, keys, order_by)
+    if not table_exists(spark, ref):
+        write_table(source, ref, mode="overwrite", change_data_feed=change_data_feed)
+        return {"numTargetRowsInserted": spark.read.format("delta").load(ref.value).count()
+                if ref.is_path else spark.table(ref.value).count(),
+                "numTargetRowsUpdated": 0, "numTargetRowsDeleted": 0}
+    target = DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    (
+        target.alias("t")
+        .merge(source.alias("s"), condition)
+        .whenMatchedUpdateAll(condition=update_when)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    last = target.history(1).select("operation", "operationMetrics").first()
+    metrics = dict(last["operationMetrics"] or {}) if last["operation"] == "MERGE" else {}
+    return {k: int(v) for k, v in metrics.items() if v is not None and str(v).lstrip("-").isdigit()}
