@@ -1,0 +1,103 @@
+"""Downstream SQL: the "current tags" view and the example queries analysts start from.
+
+The queries are templates over validated table references (``{tags}``, ``{tracks}``), so the
+same text runs in local Spark SQL and on Databricks. ``docs/sql.md`` shows them; the tests run
+every one of them against a real Delta table.
+
+Example
+-------
+>>> sorted(EXAMPLE_QUERIES)[:2]
+['changed_between_versions', 'languages_per_market']
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from lid_spark.config import Config
+from lid_spark.errors import ParameterError
+from lid_spark.tables import TableRef, input_table, parse_table_ref, resolve_table
+
+CURRENT_TAGS_VIEW = "current_language_tags"
+
+# name -> (what it answers, SQL template)
+EXAMPLE_QUERIES: dict[str, tuple[str, str]] = {
+    "tags_per_language": (
+        "How many tracks carry each language tag (instrumental = zxx, undetermined = und)",
+        "SELECT language, status, count(*) AS tracks FROM {tags} GROUP BY language, status ORDER BY tracks DESC",
+    ),
+    "languages_per_market": (
+        "Language mix of each market's catalog (tracks.market, when the catalog has it)",
+        "SELECT tr.market, t.language, count(*) AS tracks, "
+        "round(count(*) / sum(count(*)) OVER (PARTITION BY tr.market), 3) AS share "
+        "FROM {tags} t JOIN {tracks} tr ON t.track_id = tr.track_id "
+        "WHERE t.status = 'tagged' GROUP BY tr.market, t.language ORDER BY tr.market, tracks DESC",
+    ),
+    "low_confidence_review_queue": (
+        "Tracks whose best language is below threshold: the queue for human review, least sure first",
+        "SELECT track_id, language AS best_guess, confidence, second_language, modalities, reason "
+        "FROM {tags} WHERE status = 'low_confidence' ORDER BY confidence ASC LIMIT 100",
+    ),
+    "tamil_tracks": (
+        "Every confidently Tamil track, most confident first",
+        "SELECT track_id, confidence FROM {tags} WHERE language = 'ta' AND status = 'tagged' ORDER BY confidence DESC",
+    ),
+    "changed_between_versions": (
+        "Tags that differ between two versions of the table (time travel), e.g. before and after a new model",
+        "SELECT new.track_id, old.language AS old_language, new.language AS new_language, "
+        "old.model_version AS old_model, new.model_version AS new_model "
+        "FROM {tags} VERSION AS OF {old_version} old JOIN {tags} VERSION AS OF {new_version} new "
+        "ON old.track_id = new.track_id WHERE NOT (old.language <=> new.language)",
+    ),
+    "change_feed_since": (
+        "Row-level changes since a table version, from Delta's change data feed",
+        "SELECT track_id, language, _change_type, _commit_version FROM table_changes({tags_literal}, {since_version}) "
+        "WHERE _change_type IN ('insert', 'update_postimage') ORDER BY _commit_version, track_id",
+    ),
+    "multilingual_tracks": (
+        "Songs with a second language",
+        "SELECT track_id, language, second_language, confidence FROM {tags} WHERE second_language IS NOT NULL",
+    ),
+}
+
+
+def _table_literal(ref: TableRef) -> str:
+    # table_changes() takes the table as a string literal: a catalog name or delta.`path`.
+    text = ref.value if not ref.is_path else f"delta.`{ref.value}`"
+    if "'" in text:
+        raise ParameterError(f"table reference {ref} may not contain a quote")
+    return f"'{text}'"
+
+
+def render_query(name: str, tags: TableRef, tracks: TableRef | None = None, **versions: int) -> str:
+    """The SQL text of example query ``name`` over these tables; versions must be integers."""
+    if name not in EXAMPLE_QUERIES:
+        raise ParameterError(f"unknown query {name!r}; known: {', '.join(sorted(EXAMPLE_QUERIES))}")
+    for key, value in versions.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ParameterError(f"{key} must be a non-negative integer table version, got {value!r}")
+    template = EXAMPLE_QUERIES[name][1]
+    if "{tracks}" in template and tracks is None:
+        raise ParameterError(f"query {name!r} needs the tracks table (inputs.tracks)")
+    return template.format(tags=tags.sql(), tracks=tracks.sql() if tracks else "", tags_literal=_table_literal(tags),
+                           **versions)
+
+
+def run_query(spark: SparkSession, cfg: Config, name: str, **versions: int) -> DataFrame:
+    tags = resolve_table(cfg, "language_tags")
+    tracks = input_table(cfg, "tracks") if cfg.inputs.tracks else None
+    return spark.sql(render_query(name, tags, tracks, **versions))
+
+
+def create_current_tags_view(spark: SparkSession, cfg: Config) -> str:
+    """(Re)create the view of usable tags: a temporary view for path tables, a catalog view otherwise."""
+    tags = resolve_table(cfg, "language_tags")
+    body = (f"SELECT track_id, language, confidence, second_language, is_instrumental, modalities, "
+            f"model_version, tagged_at FROM {tags.sql()} WHERE status IN ('tagged', 'instrumental')")
+    if tags.is_path:
+        spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{CURRENT_TAGS_VIEW}` AS {body}")
+        return CURRENT_TAGS_VIEW
+    schema = cfg.tables.schema
+    view = parse_table_ref(f"{schema}.{CURRENT_TAGS_VIEW}")
+    spark.sql(f"CREATE OR REPLACE VIEW {view.sql()} AS {body}")
+    return view.value

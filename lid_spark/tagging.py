@@ -1,0 +1,100 @@
+"""From classifier scores to catalog tags: the rows of the ``language_tags`` table.
+
+Every track of the feature frame gets exactly one row with a ``status``:
+
+- ``tagged``: the best language is above its tuned threshold and ``tagging.min_confidence``;
+- ``low_confidence``: below them; the best guess is kept (visible, never hidden or dropped);
+- ``instrumental``: the audio was read and holds no vocals: language ``zxx`` (ISO 639-2);
+- ``no_features``: neither usable audio nor a consumption embedding: language ``und`` and the reason.
+
+Pure pandas: the tagging job calls :func:`tag_rows` inside a pandas UDF, once per batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from lid_spark import INSTRUMENTAL
+
+UNDETERMINED = "und"  # ISO 639-2 "undetermined"
+
+TAG_SCHEMA_DDL = (
+    "track_id string, language string, confidence double, scores map<string,double>, "
+    "second_language string, is_instrumental boolean, modalities array<string>, status string, "
+    "reason string, feature_fingerprint bigint, model_version string, tagged_at timestamp"
+)
+TAG_COLUMNS = ["track_id", "language", "confidence", "scores", "second_language", "is_instrumental", "modalities",
+               "status", "reason", "feature_fingerprint", "model_version", "tagged_at"]
+
+
+def has_usable_features(frame: pd.DataFrame) -> pd.Series:
+    """True where the classifier has at least one modality to look at."""
+    def present(value) -> bool:
+        return value is not None and not (isinstance(value, float) and np.isnan(value)) and len(value) > 0
+
+    consumption = frame["consumption"].map(present)
+    timbral = frame["timbral"].map(present)
+    return consumption | timbral
+
+
+def is_instrumental(frame: pd.DataFrame) -> pd.Series:
+    """Audio decoded fine and no vocal segment was found in it."""
+    return frame["status"].fillna("").eq("no_vocals")
+
+
+def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_version: str,
+             min_confidence: float, tagged_at: dt.datetime | None = None) -> pd.DataFrame:
+    """Combine the feature frame (one row per track) with classifier predictions into tag rows.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows of the track feature frame: ``track_id``, ``consumption``, ``timbral``, ``status``,
+        ``feature_fingerprint`` (see ``lid_spark.model.features``).
+    predictions : DataFrame or None
+        ``LanguageClassifier.predict_tracks`` output for the tracks with usable features
+        (``track_id``, ``scores``, ``language``, ``confidence``, ``above_threshold``,
+        ``second_language``, ``modalities``).
+    model_version : str
+    min_confidence : float
+        Tags whose confidence is below this are flagged ``low_confidence`` even above threshold.
+
+    Returns
+    -------
+    DataFrame with the columns of ``TAG_SCHEMA_DDL``, one row per input track, in input order.
+    """
+    tagged_at = tagged_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    out = pd.DataFrame({"track_id": frame["track_id"].to_numpy()})
+    out["feature_fingerprint"] = frame["feature_fingerprint"].to_numpy()
+    out["model_version"] = model_version
+    out["tagged_at"] = pd.Timestamp(tagged_at)
+    preds = (predictions.set_index("track_id") if predictions is not None and len(predictions)
+             else pd.DataFrame(columns=["scores", "language", "confidence", "above_threshold",
+                                        "second_language", "modalities"]))
+    instrumental = is_instrumental(frame).to_numpy()
+    usable = has_usable_features(frame).to_numpy()
+    rows = []
+    for track_id, instr, use, status in zip(frame["track_id"], instrumental, usable, frame["status"]):
+        if instr:
+            rows.append((INSTRUMENTAL, 1.0, None, None, True, ["audio"], "instrumental", "no vocals in the audio"))
+        elif track_id in preds.index:
+            p = preds.loc[track_id]
+            scores = {str(k): float(v) for k, v in dict(p["scores"]).items()}
+            confident = bool(p["above_threshold"]) and float(p["confidence"]) >= min_confidence
+            reason = None if confident else "best language below its threshold or the confidence floor"
+            second = p["second_language"] if isinstance(p["second_language"], str) else None
+            rows.append((p["language"], float(p["confidence"]), scores, second, False, list(p["modalities"]),
+                         "tagged" if confident else "low_confidence", reason))
+        else:
+            why = f"no usable features (audio status: {status or 'not extracted'}, no consumption embedding)"
+            if use:
+                why = "features present but no prediction was returned"
+            rows.append((UNDETERMINED, 0.0, None, None, False, [], "no_features", why))
+    cols = ["language", "confidence", "scores", "second_language", "is_instrumental", "modalities", "status", "reason"]
+    decided = pd.DataFrame(rows, columns=cols)
+    for col in cols:
+        out[col] = decided[col].to_numpy()
+    return out[TAG_COLUMNS]
