@@ -1,0 +1,42 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Query the language tags
+# MAGIC
+# MAGIC The example queries of `lid_spark.sql` (also in `docs/sql.md`): languages per market, the
+# MAGIC low-confidence review queue, tags that changed between two table versions (time travel) and
+# MAGIC the change data feed. On Databricks with `tables.schema` set, the same queries run on the
+# MAGIC catalog table `<schema>.language_tags`.
+
+# COMMAND ----------
+
+import os
+
+from lid_spark.config import load_config
+from lid_spark.spark import get_spark
+from lid_spark.sql import EXAMPLE_QUERIES, create_current_tags_view, run_query
+
+try:
+    TABLES = dbutils.widgets.get("tables")  # noqa: F821
+    TRACKS = dbutils.widgets.get("tracks")  # noqa: F821
+except NameError:
+    TABLES = os.environ.get("LID_SPARK_TABLES", "lid-spark-out/tables")
+    TRACKS = os.environ.get("LID_SPARK_TRACKS")
+
+cfg = load_config(overrides=[f"tables.location={TABLES}"] + ([f"inputs.tracks={TRACKS}"] if TRACKS else []))
+spark = get_spark(cfg)
+view = create_current_tags_view(spark, cfg)
+print(f"current tags view: {view}")
+
+# COMMAND ----------
+
+for name, (question, _) in EXAMPLE_QUERIES.items():
+    if name == "languages_per_market" and not TRACKS:
+        continue
+    print(f"\n-- {name}: {question}")
+    if name in ("changed_between_versions", "change_feed_since"):
+        history_len = spark.sql(f"DESCRIBE HISTORY delta.`{os.path.abspath(os.path.join(TABLES, 'language_tags'))}`").count()
+        latest = history_len - 1
+        df = run_query(spark, cfg, name, old_version=0, new_version=latest, since_version=0)
+    else:
+        df = run_query(spark, cfg, name)
+    df.show(20, truncate=False)
