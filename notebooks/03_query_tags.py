@@ -13,7 +13,7 @@ import os
 
 from lid_spark.config import load_config
 from lid_spark.spark import get_spark
-from lid_spark.sql import EXAMPLE_QUERIES, create_current_tags_view, run_query
+from lid_spark.sql import EXAMPLE_QUERIES, create_current_tags_view, run_query, table_versions
 
 try:
     TABLES = dbutils.widgets.get("tables")  # noqa: F821
@@ -34,9 +34,8 @@ for name, (question, _) in EXAMPLE_QUERIES.items():
         continue
     print(f"\n-- {name}: {question}")
     if name in ("changed_between_versions", "change_feed_since"):
-        history_len = spark.sql(f"DESCRIBE HISTORY delta.`{os.path.abspath(os.path.join(TABLES, 'language_tags'))}`").count()
-        latest = history_len - 1
-        df = run_query(spark, cfg, name, old_version=0, new_version=latest, since_version=0)
+        first, latest = table_versions(spark, cfg)
+        df = run_query(spark, cfg, name, old_version=first, new_version=latest, since_version=first)
     else:
         df = run_query(spark, cfg, name)
     df.show(20, truncate=False)

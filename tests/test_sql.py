@@ -62,3 +62,12 @@ def test_query_parameters_are_validated():
     with pytest.raises(ParameterError, match="unknown query"):
         render_query("nope", tags)
     assert "table_changes('main.lid.language_tags', 3)" in render_query("change_feed_since", tags, since_version=3)
+
+
+def test_docs_show_the_queries_the_code_runs():
+    from pathlib import Path
+
+    from lid_spark.sql import queries_markdown
+
+    assert (Path(__file__).parents[1] / "docs" / "sql.md").read_text(encoding="utf-8") == queries_markdown(), \
+        "docs/sql.md is stale: python -m lid_spark.sql > docs/sql.md"
