@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -157,15 +158,23 @@ def _orderable(df: DataFrame, column: str) -> bool:
 
 def merge_upsert(spark: SparkSession, source: DataFrame, ref: TableRef, keys: list[str],
                  order_by: str | None = None, update_when: str | None = None,
-                 change_data_feed: bool = True) -> dict[str, int]:
+                 change_data_feed: bool = True, max_attempts: int = 5) -> dict[str, int]:
     """MERGE ``source`` into the Delta table at ``ref`` by ``keys``; create the table if missing.
 
     The source is deduplicated on ``keys`` first (Delta refuses several source rows per target row),
     keeping the row with the greatest ``order_by``. ``update_when`` is an optional SQL condition over
     ``t`` (target) and ``s`` (source) that limits which matched rows are rewritten, so an unchanged
-    rerun rewrites nothing. Returns Delta's operation metrics (rows inserted, updated, ...).
+    rerun rewrites nothing. A MERGE that conflicts with a concurrent writer is retried up to
+    ``max_attempts`` times. Returns Delta's operation metrics (rows inserted, updated, ...).
     """
+    from delta import exceptions as delta_errors
     from delta.tables import DeltaTable
+
+    # delta-spark's Python classes do not share a base class, so name each conflict kind.
+    conflicts = (delta_errors.DeltaConcurrentModificationException, delta_errors.ConcurrentAppendException,
+                 delta_errors.ConcurrentWriteException, delta_errors.ConcurrentDeleteReadException,
+                 delta_errors.ConcurrentDeleteDeleteException, delta_errors.ConcurrentTransactionException,
+                 delta_errors.MetadataChangedException)
 
     if not keys:
         raise ParameterError("merge_upsert needs at least one key column")
@@ -180,13 +189,23 @@ def merge_upsert(spark: SparkSession, source: DataFrame, ref: TableRef, keys: li
                 "numTargetRowsUpdated": 0, "numTargetRowsDeleted": 0}
     target = DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    (
-        target.alias("t")
-        .merge(source.alias("s"), condition)
-        .whenMatchedUpdateAll(condition=update_when)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    for attempt in range(1, max_attempts + 1):
+        try:
+            (
+                target.alias("t")
+                .merge(source.alias("s"), condition)
+                .whenMatchedUpdateAll(condition=update_when)
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+            break
+        except conflicts as e:
+            # Another writer committed first (optimistic concurrency). The MERGE is idempotent,
+            # so re-running it against the new snapshot is correct.
+            if attempt == max_attempts:
+                raise RuntimeError(f"MERGE into {ref} lost to concurrent writers {max_attempts} times; "
+                                   "rerun the job (it is idempotent)") from e
+            time.sleep(0.5 * attempt)
     last = target.history(1).select("operation", "operationMetrics").first()
     metrics = dict(last["operationMetrics"] or {}) if last["operation"] == "MERGE" else {}
     return {k: int(v) for k, v in metrics.items() if v is not None and str(v).lstrip("-").isdigit()}
