@@ -8,6 +8,7 @@ Databricks it returns the session that exists and only adds the Delta SQL settin
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -47,6 +48,9 @@ def _local_session(cfg: Config) -> SparkSession:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    # PySpark starts local workers with $PYSPARK_PYTHON (default: python3 on PATH); use this
+    # interpreter so UDFs see the same packages.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     builder = (
         SparkSession.builder.master(cfg.spark.master)
@@ -62,17 +66,9 @@ def _local_session(cfg: Config) -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.databricks.delta.snapshotPartitions", "2")
-        # Local Python workers inherit this interpreter, so UDFs see the same packages.
-        .config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", _python()))
     )
     for key, value in cfg.spark.conf.items():
         builder = builder.config(key, str(value))
     if cfg.spark.resolve_delta_jars:
         builder = configure_spark_with_delta_pip(builder)
     return builder.getOrCreate()
-
-
-def _python() -> str:
-    import sys
-
-    return sys.executable

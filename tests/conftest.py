@@ -25,7 +25,6 @@ def spark_config(tmp_path_factory):
 def spark(spark_config):
     from lid_spark.spark import get_spark
 
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
     session = get_spark(spark_config)
     yield session
     session.stop()
