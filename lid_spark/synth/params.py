@@ -32,6 +32,7 @@ class SynthParams:
     other_languages: tuple[str, ...] = ("ru", "ar", "ko", "cmn", "pt", "nl", "tr", "sv", "bn", "el", "pl", "id")
     genres: tuple[str, ...] = tuple(GENRES)
     genre_language_affinity: float = 0.5
+    market_style: float = 0.7
     tracks_per_artist: float = 4.0
     bilingual_artist_share: float = 0.08
     bilingual_song_share: float = 0.05
@@ -95,7 +96,7 @@ class SynthParams:
             bad("seconds", "must be between 1 and 600")
         if self.sample_rate not in (8000, 16000, 22050, 24000, 32000, 44100, 48000):
             bad("sample_rate", "must be a common audio rate (8000, 16000, 22050, 24000, 32000, 44100, 48000)")
-        for key in ("genre_language_affinity", "bilingual_artist_share", "bilingual_song_share", "second_language_user_share",
+        for key in ("genre_language_affinity", "market_style", "bilingual_artist_share", "bilingual_song_share", "second_language_user_share",
                     "genre_taste", "session_language_switch", "hub_share", "hub_play_share", "noise_play_share",
                     "bot_share", "session_id_share"):
             value = getattr(self, key)
