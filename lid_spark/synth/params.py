@@ -31,8 +31,8 @@ class SynthParams:
     report: bool = True
     other_languages: tuple[str, ...] = ("ru", "ar", "ko", "cmn", "pt", "nl", "tr", "sv", "bn", "el", "pl", "id")
     genres: tuple[str, ...] = tuple(GENRES)
-    genre_language_affinity: float = 0.5
-    market_style: float = 0.7
+    genre_language_affinity: float = 0.6
+    market_style: float = 1.0
     tracks_per_artist: float = 4.0
     bilingual_artist_share: float = 0.08
     bilingual_song_share: float = 0.05
