@@ -33,6 +33,15 @@ def world(tmp_path_factory):
 
 # --- determinism -----------------------------------------------------------------------------------
 
+def test_espeak_output_does_not_depend_on_call_history():
+    from lid_spark.synth.espeak import speak
+
+    first = speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3")
+    speak("bonjour tout le monde", "fr", variant="m1")
+    speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3")
+    assert np.array_equal(first, speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3"))
+
+
 def test_track_audio_depends_only_on_seed_and_index():
     small = SynthParams.from_any(TINY_WORLD, tracks=11)
     large = SynthParams.from_any(TINY_WORLD, tracks=44)
