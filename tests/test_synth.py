@@ -42,6 +42,7 @@ def test_espeak_output_does_not_depend_on_call_history():
     assert np.array_equal(first, speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3"))
 
 
+@pytest.mark.slow
 def test_track_audio_depends_only_on_seed_and_index():
     small = SynthParams.from_any(TINY_WORLD, tracks=11)
     large = SynthParams.from_any(TINY_WORLD, tracks=44)
@@ -56,6 +57,7 @@ def test_track_audio_depends_only_on_seed_and_index():
     assert not np.array_equal(a.mix, c.mix)
 
 
+@pytest.mark.slow
 def test_world_files_are_reproducible(world, tmp_path):
     plan = catalog_plan(world.params)
     row = plan.iloc[4].to_dict()
@@ -73,6 +75,7 @@ def test_world_files_are_reproducible(world, tmp_path):
 
 # --- contract, balance, layout ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_world_meets_the_input_contract(spark, world):
     tracks = conform(spark.read.parquet(str(world.tracks_path)), "tracks").toPandas()
     plays = conform(spark.read.parquet(str(world.plays_path)), "plays")
@@ -97,6 +100,7 @@ def test_world_meets_the_input_contract(spark, world):
         assert info.frames == round(row.duration_s * 16000)
 
 
+@pytest.mark.slow
 def test_stems_sum_to_the_mix(world):
     truth = pd.read_parquet(world.truth_path)
     sung = truth.loc[~truth["is_instrumental"], "track_id"].iloc[0]
@@ -107,6 +111,7 @@ def test_stems_sum_to_the_mix(world):
     assert np.std(vocals) > 0.01 and np.std(backing) > 0.01
 
 
+@pytest.mark.slow
 def test_report_has_speed_balance_baselines_and_gallery(world):
     summary = json.loads((world.report_dir / "synth_report.json").read_text())
     assert summary["speed"]["audio_seconds_per_second"] > 0
@@ -133,6 +138,7 @@ def test_demo_size_labels_are_balanced_and_voices_do_not_give_the_language_away(
     assert (per_class["genre"].agg(lambda g: g.value_counts(normalize=True).iloc[0]) < 0.6).all()
 
 
+@pytest.mark.slow
 def test_bilingual_songs_switch_language_late(world):
     truth = pd.read_parquet(world.truth_path)
     bilingual = truth[truth["second_language"].notna()]
@@ -165,6 +171,7 @@ def test_lyrics_are_in_each_language_own_script_and_words():
                 assert len(latin[a] & latin[b]) / len(latin[a] | latin[b]) < 0.25, (a, b)
 
 
+@pytest.mark.slow
 def test_same_singer_sounds_different_per_language():
     """Same voice, same melody, different words: MFCC statistics of two phrases of a language are
     nearest to each other far more often than chance (1 in 7)."""
@@ -244,6 +251,7 @@ def test_job_rejects_bad_knob_before_writing(tmp_path):
 
 # --- sessions ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sessions_only_writes_chunks_in_bounded_memory(spark, tmp_path):
     from jobs.synth import main
 

@@ -259,7 +259,7 @@ def _report(world: World, plan: pd.DataFrame, rendered: pd.DataFrame, plays: pd.
     for row, uri in zip(plan.itertuples(), rendered["audio_uri"]):
         if not row.is_instrumental and row.second_language is None:
             first_song.setdefault(row.label_class, uri)
-    gallery(first_song, world.report_dir / "gallery.png", p.sample_rate)
+    gallery(first_song, world.report_dir / "gallery.png")
     write_report(summary, world.report_dir)
 
 
