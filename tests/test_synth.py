@@ -226,6 +226,8 @@ def test_vocals_follow_the_melody_with_held_notes():
     ("vocal_level_db", [3.0, -12.0], "synth.vocal_level_db"),
     ("sample_rate", 12345, "synth.sample_rate"),
     ("tracks_per_artist", 0.5, "synth.tracks_per_artist"),
+    ("intro_seconds", [-1.0, 2.0], "synth.intro_seconds"),
+    ("market_style", 1.5, "synth.market_style"),
 ])
 def test_bad_knobs_are_rejected_naming_the_key(knob, value, words):
     with pytest.raises(ParameterError, match=words.replace(".", r"\.")):

@@ -56,7 +56,9 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
     sr = p.sample_rate
     n = int(round(p.seconds * sr))
     genre = get_genre(row["genre"])
-    intro = float(rng.uniform(*p.intro_seconds))
+    # Short tracks keep most of their length for singing: intro <= 1/4, outro <= 3/20 of the track.
+    intro = min(float(rng.uniform(*p.intro_seconds)), 0.25 * p.seconds)
+    outro = min(p.outro_seconds, 0.15 * p.seconds)
     level_db = float(rng.uniform(*p.vocal_level_db))
     vocals = np.zeros(n, dtype=np.float32)
     notes: list[Note] = []
@@ -80,7 +82,7 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
         _, base_hz, _ = voice_range_hz(voice)
         song = plan_song(genre, rng, p.seconds, tonic_midi=int(round(69 + 12 * np.log2(base_hz / 440.0))) - 5,
                          scale_name=scale)
-        end = p.seconds - p.outro_seconds
+        end = p.seconds - outro
         second = row.get("second_language")
         switch_at = intro + 0.6 * (end - intro) if second else np.inf
         pools = {lang: rng.choice(vocabulary(lang), size=_WORDS_PER_SONG, replace=False)

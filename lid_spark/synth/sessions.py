@@ -15,7 +15,8 @@ is drawn:
 
 Example
 -------
->>> import numpy as np, pandas as pd
+>>> import pandas as pd
+>>> from lid_spark.synth.params import SynthParams
 >>> tracks = pd.DataFrame({"market": ["en", "en", "fr", "fr"], "genre": ["pop", "rock", "pop", "pop"]})
 >>> model = ListeningModel.fit(tracks, SynthParams.from_any({"tracks": 4, "users": 10}))
 >>> chunk = next(model.plays(n_users=10, users_per_chunk=10))

@@ -13,8 +13,8 @@ Layout of ``out_dir`` (Parquet directories, FLAC files)::
 
 Example
 -------
->>> world = build_world("/tmp/w", {"tracks": 33, "seconds": 6.0, "users": 60, "workers": 1})  # doctest: +SKIP
->>> world.n_tracks
+>>> world = build_world(out_dir, {"tracks": 33, "seconds": 6.0, "users": 60, "workers": 1})  # doctest: +SKIP
+>>> world.n_tracks  # doctest: +SKIP
 33
 """
 
@@ -274,7 +274,7 @@ def tiny_world(out_dir: str | Path, **overrides) -> World:
     Example
     -------
     >>> world = tiny_world(tmp_path, seed=3)  # doctest: +SKIP
-    >>> world.n_tracks
+    >>> world.n_tracks  # doctest: +SKIP
     33
     """
     return build_world(out_dir, {**TINY_WORLD, **overrides})
