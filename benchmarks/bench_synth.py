@@ -4,8 +4,8 @@ Peers measured in the same run: espeak-ng speaking the same words (no singing, n
 accompaniment, no mix: the floor cost of the voice) and real time (1.0). Also reports plays
 generated per second by the vectorised session model (sessions-only mode).
 
-    python benchmarks/bench_synth.py            # 110 tracks x 12 s, 2 workers
-    python benchmarks/bench_synth.py --quick    # 22 tracks x 12 s, about a minute
+    python benchmarks/bench_synth.py            # 220 tracks x 12 s, 2 workers; 10^7 plays
+    python benchmarks/bench_synth.py --quick    # 44 tracks x 12 s; 2 x 10^6 plays: about a minute
 
 Prints one JSON object.
 """
@@ -24,13 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def espeak_rate(lyrics: list[str], plan) -> float:
     """Audio seconds per second for espeak-ng alone reading every song's lyrics once, as speech."""
-    from lid_spark.synth.espeak import speak
+    from lid_spark.synth.espeak import ESPEAK_SAMPLE_RATE, speak
 
-    start, seconds = time.perf_counter(), 0.0
+    speak("warm up", "en")   # engine start-up is not part of the rate
+    start, samples = time.perf_counter(), 0
     for text, row in zip(lyrics, plan.itertuples()):
         for line in filter(None, text.split(" / ")):
-            seconds += speak(line, row.language, rate=int(row.rate), variant=row.variant, sample_rate=16000).size / 16000
-    return seconds / (time.perf_counter() - start)
+            samples += speak(line, row.language, rate=int(row.rate), variant=row.variant,
+                             sample_rate=ESPEAK_SAMPLE_RATE).size
+    return samples / ESPEAK_SAMPLE_RATE / (time.perf_counter() - start)
 
 
 def main(argv=None) -> int:
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
     from lid_spark.synth.catalog import catalog_plan
     from lid_spark.synth.world import build_world, write_sessions_only
 
-    tracks = 22 if args.quick else 110
+    tracks = 44 if args.quick else 220
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         world = build_world(Path(tmp) / "w", {"tracks": tracks, "seconds": 12.0, "workers": args.workers,
@@ -56,8 +58,8 @@ def main(argv=None) -> int:
         speech = espeak_rate(list(truth["lyrics"][sung]), plan[sung])
         plays_target = 2_000_000 if args.quick else 10_000_000
         start = time.perf_counter()
-        plays = write_sessions_only(Path(tmp) / "s", {"tracks": 100_000, "users": 200_000, "plays": plays_target,
-                                                      "chunk_plays": 1_000_000})
+        plays = write_sessions_only(Path(tmp) / "s", {"tracks": 100_000, "users": plays_target // 50,
+                                                      "plays": plays_target, "chunk_plays": 1_000_000})
         plays_wall = time.perf_counter() - start
     figure = world.audio_seconds / wall
     print(json.dumps({

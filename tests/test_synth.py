@@ -278,6 +278,11 @@ def test_sessions_only_writes_chunks_in_bounded_memory(spark, tmp_path):
         tmp_path / "big" / "truth")["is_instrumental"].sum()
 
 
+def test_impossible_play_target_is_rejected(tmp_path):
+    with pytest.raises(ParameterError, match="synth.plays=1000 is too few for synth.users=500"):
+        write_sessions_only(tmp_path, {"tracks": 100, "users": 500, "plays": 1000})
+
+
 def test_listeners_have_language_tastes_hubs_and_bots(tmp_path):
     world = write_sessions_only(tmp_path, {"tracks": 2200, "users": 1500, "bot_session_plays": 1500,
                                            "bot_share": 0.01})
