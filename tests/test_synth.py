@@ -191,6 +191,7 @@ def test_same_singer_sounds_different_per_language():
     assert (distance.argmin(axis=1) == np.arange(len(langs))).sum() >= 5
 
 
+@pytest.mark.slow
 def test_vocals_follow_the_melody_with_held_notes():
     voice = Voice("es", "f2", 55, 150)
     melody = [67, 64, 69, 65, 62]
