@@ -49,7 +49,7 @@ class SynthParams:
     session_language_switch: float = 0.1
     hub_share: float = 0.02
     hub_play_share: float = 0.05
-    noise_play_share: float = 0.05
+    noise_play_share: float = 0.03
     bot_share: float = 0.01
     bot_session_plays: int = 3000
     session_id_share: float = 0.6
