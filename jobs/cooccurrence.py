@@ -16,15 +16,14 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from lid_spark.cli import job_parser, parse_job_args, run_job
-from lid_spark.consumption.debias import correct_scores, directed_edges, graph_measures, top_k
+from lid_spark.consumption.debias import correct_scores, directed_edges, graph_measures, neighbor_graph, top_k
 from lid_spark.consumption.pairs import filter_counts, filter_pairs, pair_counts, score_pairs, track_marginals
 from lid_spark.consumption.report import write_report
-from lid_spark.consumption.sessions import REASONS, USED, label_plays, reason_counts, session_tracks
-from lid_spark.contract import conform
+from lid_spark.consumption.sessions import REASONS, USED, label_configured_plays, reason_counts, session_tracks
 from lid_spark.errors import InputError
 from lid_spark.progress import get_logger, step
 from lid_spark.spark import get_spark
-from lid_spark.tables import input_table, read_table, resolve_table, write_table
+from lid_spark.tables import read_table, resolve_table, write_table
 
 log = get_logger(__name__)
 
@@ -35,17 +34,10 @@ def main(argv=None) -> int:
     co = cfg.cooccurrence
     spark = get_spark(cfg)
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    min_valid_ts = datetime.fromisoformat(co.min_valid_ts)
-
-    plays = conform(read_table(spark, input_table(cfg, "plays")), "plays")
-    tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
 
     with step("label plays: validate, sessionize, cap per session, bots"):
-        labelled = label_plays(
-            plays, tracks, now=now, gap_minutes=co.session_gap_minutes,
-            max_tracks_per_session=co.max_tracks_per_session, bot_session_tracks=co.bot_session_tracks,
-            seed=co.sample_seed, future_tolerance_minutes=co.future_tolerance_minutes, min_valid_ts=min_valid_ts,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        plays, labelled = label_configured_plays(spark, cfg, now)
+        labelled = labelled.persist(StorageLevel.MEMORY_AND_DISK)
         quality = reason_counts(labelled)
         write_table(quality, resolve_table(cfg, "play_quality"))
         by_reason = {r["reason"]: r.asDict() for r in read_table(spark, resolve_table(cfg, "play_quality")).collect()}
@@ -74,10 +66,9 @@ def main(argv=None) -> int:
         graph_tracks = edges.select("track_id").distinct()
         raw = top_k(edges.withColumn("score", F.col("llr")), co.top_k)
         popularity_only = top_k(correct_scores(edges, co.popularity_power, "none"), co.top_k)
-        corrected = top_k(correct_scores(edges, co.popularity_power, co.hubness_correction), co.top_k)
         neighbors_ref = resolve_table(cfg, "track_neighbors")
-        write_table(corrected.select("track_id", "neighbor_id", "rank", "score", "llr", "n_pair",
-                                     "n_track", "n_neighbor"), neighbors_ref)
+        write_table(neighbor_graph(cooccurrence, co.top_k, co.popularity_power, co.hubness_correction),
+                    neighbors_ref)
         measures = {
             "raw_llr": graph_measures(raw, graph_tracks),
             f"popularity_power_{co.popularity_power:g}": graph_measures(popularity_only, graph_tracks),

@@ -102,6 +102,14 @@ def top_k(edges: DataFrame, k: int, score: str = "score") -> DataFrame:
     return edges.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= k)
 
 
+def neighbor_graph(cooccurrence: DataFrame, k: int, popularity_power: float = 0.5,
+                   hubness: str = "mutual_proximity") -> DataFrame:
+    """track_neighbors from scored pairs: corrected scores, top-k per track (see module docstring)."""
+    corrected = correct_scores(directed_edges(cooccurrence), popularity_power, hubness)
+    return top_k(corrected, k).select("track_id", "neighbor_id", "rank", "score", "llr", "n_pair",
+                                      "n_track", "n_neighbor")
+
+
 def graph_measures(neighbors: DataFrame, tracks: DataFrame, score: str = "score") -> dict[str, float]:
     """Hubness and popularity bias of a top-k graph.
 

@@ -127,3 +127,11 @@ def filter_counts(pairs: DataFrame, min_sessions: int, min_users: int) -> dict[s
     counts = {k: int(row[k] or 0) for k in ("pairs", "below_min_sessions", "below_min_users")}
     counts["kept"] = counts["pairs"] - counts["below_min_sessions"] - counts["below_min_users"]
     return counts
+
+
+def cooccurrence_pairs(session_tracks: DataFrame, min_sessions: int, min_users: int) -> tuple[DataFrame, int]:
+    """Filtered, scored pairs of ``session_tracks`` and the session total N (one Spark action)."""
+    n_total = session_tracks.select("session_key").distinct().count()
+    scored = score_pairs(filter_pairs(pair_counts(session_tracks), min_sessions, min_users),
+                         track_marginals(session_tracks), n_total)
+    return scored, n_total
