@@ -17,10 +17,10 @@ from lid_spark.consumption.pairs import (filter_counts, filter_pairs, llr, pair_
                                          track_marginals)
 from lid_spark.consumption.sessions import label_plays, session_tracks, with_session_key
 from lid_spark.errors import ParameterError
+from planted import PLAYS_SCHEMA, planted_catalog
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 NOW = datetime(2026, 6, 1)
-PLAYS_SCHEMA = "user_id string, track_id string, ts timestamp, session_id string"
 
 
 def _plays(spark, rows):
@@ -116,8 +116,11 @@ def test_session_cap_is_a_deterministic_hash_sample(spark):
 
     first = kept(11)
     assert len(first) == 5 and first == kept(11)
-    # the sample is the 5 smallest hashes, not the first five played
-    assert first != [f"t{i}" for i in range(5)] or kept(12) != first
+    # the sample is the 5 tracks with the smallest xxhash64(session_key, track_id, seed)
+    key = "u\u001fs\u001fs"
+    hashed = spark.createDataFrame([(key, f"t{i}") for i in range(20)], "session_key string, track_id string")
+    smallest = hashed.orderBy(F.xxhash64("session_key", "track_id", F.lit(11))).limit(5).collect()
+    assert first == sorted(r.track_id for r in smallest)
     assert kept(12) != first
     with pytest.raises(ParameterError):
         label_plays(_plays(spark, rows), tracks, now=NOW, max_tracks_per_session=10, bot_session_tracks=5)
@@ -209,33 +212,12 @@ def test_graph_measures_agree_with_numpy_and_scipy(spark):
 
 # --- the job ------------------------------------------------------------------------------------
 
-def _planted_catalog(spark, tmp_path):
-    """Two taste communities of 12 tracks each, a popular cross-community hub, bad rows."""
-    rng = np.random.default_rng(5)
-    rows = []
-    for user in range(40):
-        community = user % 2
-        for session in range(4):
-            picks = rng.choice(12, 5, replace=False) + 12 * community
-            tracks = [f"c{community}_{p % 12:02d}" for p in picks] + (["hub"] if rng.random() < 0.6 else [])
-            start = _at(user * 1000 + session * 120)
-            rows += [(f"u{user}", t, start + timedelta(minutes=3 * i), None) for i, t in enumerate(tracks)]
-    rows += [(None, "hub", _at(1), None), ("u0", "ghost", _at(1), None), ("u0", "hub", datetime(2100, 1, 1), None)]
-    catalog = [(f"c{c}_{i:02d}", "artist", f"file:/x/{c}_{i}.wav", 180.0) for c in range(2) for i in range(12)]
-    catalog += [("hub", "artist", "file:/x/hub.wav", 200.0)]
-    plays_path, tracks_path = str(tmp_path / "plays"), str(tmp_path / "tracks")
-    spark.createDataFrame(rows, PLAYS_SCHEMA).write.parquet(plays_path)
-    spark.createDataFrame(catalog, "track_id string, artist_id string, audio_uri string, duration_s double"
-                          ).write.parquet(tracks_path)
-    return plays_path, tracks_path, len(rows)
-
-
 @pytest.mark.slow
 def test_cooccurrence_job_writes_tables_report_and_is_idempotent(spark, table_config, tmp_path):
     from jobs import cooccurrence
     from lid_spark.tables import read_table, resolve_table
 
-    plays_path, tracks_path, n_plays = _planted_catalog(spark, tmp_path)
+    plays_path, tracks_path, n_plays = planted_catalog(spark, tmp_path)
     args = [f"inputs.plays={plays_path}", f"inputs.tracks={tracks_path}",
             f"tables.location={table_config.tables.location}", f"output.report_dir={table_config.output.report_dir}",
             "spark.shuffle_partitions=2", "cooccurrence.top_k=5"]

@@ -26,10 +26,10 @@ Sessions: a play with a ``session_id`` belongs to the session ``(user_id, sessio
 without one are split per user at every inactivity gap longer than ``gap_minutes`` (plays are
 ordered by timestamp, so plays that arrive out of order are placed where their clock says).
 
-Example
--------
->>> labelled = label_plays(plays, tracks, now=datetime(2026, 1, 1))          # doctest: +SKIP
->>> labelled.groupBy("reason").count().show()                                # doctest: +SKIP
+Example (``plays`` and ``tracks`` are DataFrames conformed to the data contract)::
+
+    labelled = label_plays(plays, tracks, now=datetime(2026, 1, 1))
+    reason_counts(labelled).show()
 """
 
 from __future__ import annotations

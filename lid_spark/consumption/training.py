@@ -77,12 +77,17 @@ def grid_points(base: Mapping, grid: Mapping) -> list[dict]:
 
     Example
     -------
-    >>> [p["dim"] for p in grid_points({"dim": 8, "seed": 1}, {"dim": [4, 16]})]
-    [4, 16]
+    >>> base = dict(dim=8, epochs=1, negatives=5, learning_rate=0.1, optimizer="sgd", batch_size=64, seed=1,
+    ...             weight_power=1.0)
+    >>> [(p["dim"], p["epochs"]) for p in grid_points(base, {"dim": [4, 16]})]
+    [(4, 1), (16, 1)]
     """
     unknown = [k for k in grid if k not in TUNABLE_KEYS]
     if unknown:
         raise ParameterError(f"embeddings.grid has keys {unknown} that are not tunable; tunable: {TUNABLE_KEYS}")
+    missing = [k for k in TUNABLE_KEYS if k not in base]
+    if missing:
+        raise ParameterError(f"SGNS parameters lack {missing}")
     base = {k: base[k] for k in TUNABLE_KEYS}
     if not grid:
         return [base]
