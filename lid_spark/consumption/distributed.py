@@ -4,7 +4,7 @@ TorchDistributor starts ``num_processes`` torch processes: on the driver in ``lo
 local Spark session), or as a barrier stage of Spark tasks on the executors (a cluster). Each
 process joins one gloo process group, trains its slice of every batch
 (:func:`~lid_spark.consumption.sgns.train_sgns` with ``rank`` / ``world_size``) and DDP
-all-reduces the gradients; rank 0 returns the vectors.
+all-reduces the gradients, so every rank ends with the same vectors.
 
 The pairs travel to the processes inside the pickled training function, so this path suits
 graphs whose pair arrays fit in each process's memory (10^8 pairs is about 2.4 GB of int64 +
@@ -26,13 +26,9 @@ def _train_rank(src, dst, weight, n_items, frequency, kwargs):
 
     dist.init_process_group("gloo")
     try:
-        rank, world = dist.get_rank(), dist.get_world_size()
-        result = train_sgns(src, dst, weight, n_items, frequency=frequency, rank=rank, world_size=world, **kwargs)
-        # the group's throughput: the sum of every rank's pairs/s
-        rate = [None] * world
-        dist.all_gather_object(rate, result.pairs_per_s)
-        result.pairs_per_s = float(sum(rate))
-        return result if rank == 0 else None
+        # every rank returns the same replica: TorchDistributor keeps whichever process writes last
+        return train_sgns(src, dst, weight, n_items, frequency=frequency, rank=dist.get_rank(),
+                          world_size=dist.get_world_size(), **kwargs)
     finally:
         dist.destroy_process_group()
 

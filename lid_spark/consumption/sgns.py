@@ -175,12 +175,25 @@ def train_sgns(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: in
             opt.step()
             epoch_loss += float(loss.detach()) / world_size
             trained += len(idx)
-        losses.append(epoch_loss / (n_pairs / world_size))
+        losses.append(_sum_over_ranks(epoch_loss, distributed) / n_pairs)
     elapsed = time.perf_counter() - start
+    # the group's throughput: every rank's pairs over the slowest rank's time
+    trained = _sum_over_ranks(trained, distributed)
+    elapsed = _sum_over_ranks(elapsed, distributed, op="max")
     return SGNSResult(
         vectors=model.input.weight.detach().numpy().astype(np.float32).copy(),
         context_vectors=model.output.weight.detach().numpy().astype(np.float32).copy(),
         losses=losses, pairs_per_s=trained / elapsed if elapsed > 0 else float("inf"))
+
+
+def _sum_over_ranks(value: float, distributed: bool, op: str = "sum") -> float:
+    if not distributed:
+        return float(value)
+    import torch.distributed as dist
+
+    tensor = torch.tensor([float(value)], dtype=torch.float64)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return float(tensor.item())
 
 
 def _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size) -> None:
