@@ -74,10 +74,9 @@ def rank_metrics(vectors: np.ndarray, relevant: Mapping[int, Sequence[int]], k: 
         scores[:, missing] = -np.inf                      # items without a vector rank last
         scores[np.arange(len(block)), q_idx] = np.nan     # the query is not a candidate
         for row, (q, rel) in zip(scores, block):
-            candidates = row[~np.isnan(row)]
-            rel_scores = row[rel]
-            # pessimistic rank: 1 + number of other candidates scoring >= this one
-            ranks = np.sort(np.array([(candidates >= s).sum() for s in rel_scores]))
+            candidates = np.sort(row[~np.isnan(row)])
+            # pessimistic rank: the number of candidates scoring >= this one (itself included)
+            ranks = np.sort(len(candidates) - np.searchsorted(candidates, row[rel], side="left"))
             # the i-th best relevant item is the i-th hit, at rank ranks[i-1] (>= i): precision i / rank
             aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
             recalls.append(float((ranks <= k).sum() / len(rel)))
