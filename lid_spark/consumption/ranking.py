@@ -104,9 +104,12 @@ def als_vectors(session_items: Sequence[Sequence[int]], n_items: int, *, dim: in
     matrix = sp.csr_matrix((np.full(len(cols), alpha, dtype=np.float32), (rows, cols)),
                            shape=(len(session_items), n_items))
     matrix.sum_duplicates()
+    from threadpoolctl import threadpool_limits
+
     model = AlternatingLeastSquares(factors=dim, iterations=iterations, regularization=regularization,
                                     random_state=seed, calculate_training_loss=False)
-    model.fit(matrix, show_progress=False)
+    with threadpool_limits(1, "blas"):  # implicit parallelises itself; a BLAS thread pool inside slows it down
+        model.fit(matrix, show_progress=False)
     return np.asarray(model.item_factors, dtype=np.float64)
 
 
