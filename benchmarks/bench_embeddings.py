@@ -46,7 +46,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import numpy as np
-    import torch
 
     from lid_spark.config import load_config
     from lid_spark.consumption.debias import neighbor_graph
@@ -84,7 +83,7 @@ def main() -> None:
     graph = graph_from_neighbors(neighbors_to_pandas(
         neighbor_graph(scored, co["top_k"], co["popularity_power"], co["hubness_correction"])))
     params = {**emb, **evaluation["best_params"]}
-    threads = torch.get_num_threads()
+    threads = int(params["threads"])  # gensim gets as many worker threads as SGNS has
     start = time.perf_counter()
     sgns = fit_embeddings(graph, params)
     sgns_s = time.perf_counter() - start

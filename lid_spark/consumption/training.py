@@ -21,8 +21,8 @@ import pandas as pd
 from lid_spark.consumption.sgns import SGNSResult, pair_weights, train_sgns
 from lid_spark.errors import InputError, ParameterError
 
-SGNS_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "seed")
-TUNABLE_KEYS = SGNS_KEYS + ("weight_power",)
+SGNS_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "seed", "threads")
+TUNABLE_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "weight_power")
 NEIGHBOR_COLUMNS = ("track_id", "neighbor_id", "score", "n_track", "n_neighbor")
 
 
@@ -63,7 +63,7 @@ def fit_embeddings(graph: TrainingGraph, params: Mapping, *, distributed: bool =
                    local_mode: bool = True) -> SGNSResult:
     """Weights s_ij from the scores, then SGNS in this process or with TorchDistributor."""
     weight = pair_weights(graph.src, graph.score, float(params["weight_power"]))
-    kwargs = {k: params[k] for k in SGNS_KEYS}
+    kwargs = {k: params[k] for k in SGNS_KEYS if k in params}
     if distributed:
         from lid_spark.consumption.distributed import train_sgns_distributed
 
@@ -85,10 +85,10 @@ def grid_points(base: Mapping, grid: Mapping) -> list[dict]:
     unknown = [k for k in grid if k not in TUNABLE_KEYS]
     if unknown:
         raise ParameterError(f"embeddings.grid has keys {unknown} that are not tunable; tunable: {TUNABLE_KEYS}")
-    missing = [k for k in TUNABLE_KEYS if k not in base]
+    missing = [k for k in (*TUNABLE_KEYS, "seed") if k not in base]
     if missing:
         raise ParameterError(f"SGNS parameters lack {missing}")
-    base = {k: base[k] for k in TUNABLE_KEYS}
+    base = {k: base[k] for k in (*SGNS_KEYS, "weight_power") if k in base}
     if not grid:
         return [base]
     keys = sorted(grid)
