@@ -45,8 +45,6 @@ def main() -> None:
                         help="configuration overrides (e.g. embeddings.epochs=20)")
     args = parser.parse_args()
 
-    import numpy as np
-
     from lid_spark.config import load_config
     from lid_spark.consumption.debias import neighbor_graph
     from lid_spark.consumption.holdout import PEERS, evaluate_embeddings
