@@ -1,0 +1,124 @@
+"""Consumption embeddings: held-out ranking against the peers, and SGNS throughput against gensim.
+
+On synthetic sessions (benchmarks/listening.py: taste communities, Zipf popularity, hubs, bots):
+
+1. Ranking (lid_spark.consumption.holdout.evaluate_embeddings): sessions split by hash, the
+   co-occurrence graph rebuilt from the training sessions, SGNS at every grid point, and the
+   peers at the same dimension and epochs on the same training sessions: implicit ALS, Spark ML
+   Word2Vec, gensim Word2Vec (skip-gram, negative sampling). Recall@10 and MAP of the held-out
+   co-listened pairs, by method; ``sgns`` is the best grid point by MAP.
+2. Throughput: SGNS and gensim Word2Vec on the *same* pairs (the directed top-k graph of all
+   sessions; gensim reads each pair as a two-track sentence with window 1, downsampling off),
+   same dimension, negatives and epochs, same number of threads. pairs/s = pairs x epochs / s.
+
+Prints one JSON object:
+
+    python benchmarks/bench_embeddings.py             # 10^6 plays
+    python benchmarks/bench_embeddings.py --quick     # 5*10^4 plays, about a minute on an idle machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+QUICK_GRID = {"learning_rate": [0.05, 0.2]}
+FULL_GRID = {"learning_rate": [0.05, 0.2], "weight_power": [0.5, 1.0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--plays", type=float, default=None, help="plays to generate (default 1e6; quick 5e4)")
+    parser.add_argument("--grid", default=None, help="JSON grid of SGNS values, e.g. '{\"dim\": [32, 64]}'")
+    parser.add_argument("--set", action="append", default=[], metavar="key=value",
+                        help="configuration overrides (e.g. embeddings.epochs=20)")
+    args = parser.parse_args()
+
+    from lid_spark.config import load_config
+    from lid_spark.consumption.debias import neighbor_graph
+    from lid_spark.consumption.holdout import PEERS, evaluate_embeddings
+    from lid_spark.consumption.pairs import cooccurrence_pairs
+    from lid_spark.consumption.sessions import label_plays, session_tracks
+    from lid_spark.consumption.training import fit_embeddings, graph_from_neighbors, neighbors_to_pandas
+    from lid_spark.contract import conform
+    from lid_spark.spark import get_spark
+    from listening import generate
+
+    n_plays = int(args.plays or (5e4 if args.quick else 1e6))
+    grid = json.loads(args.grid) if args.grid else (QUICK_GRID if args.quick else FULL_GRID)
+    cores = os.cpu_count() or 2
+    cfg = load_config(overrides=[f"spark.master=local[{cores}]", f"spark.shuffle_partitions={max(4, 2 * cores)}",
+                                 "spark.log_level=ERROR", *args.set])
+    co, emb = cfg.cooccurrence.to_dict(), cfg.embeddings.to_dict()
+    data = generate(tempfile.mkdtemp(prefix="bench-embeddings-"), n_plays, seed=3)
+    spark = get_spark(cfg)
+    plays = conform(spark.read.parquet(data["plays"]), "plays")
+    tracks = conform(spark.read.parquet(data["tracks"]), "tracks")
+    labelled = label_plays(plays, tracks, now=datetime(2026, 6, 1), gap_minutes=co["session_gap_minutes"],
+                           max_tracks_per_session=co["max_tracks_per_session"],
+                           bot_session_tracks=co["bot_session_tracks"], seed=co["sample_seed"]).cache()
+
+    start = time.perf_counter()
+    evaluation = evaluate_embeddings(labelled, co, emb, grid=grid, peers=list(PEERS))
+    evaluation_s = time.perf_counter() - start
+    methods = evaluation["methods"]
+    peers = {m: v for m, v in methods.items() if m != "sgns"}
+    best_peer = max(peers, key=lambda m: peers[m]["map"])
+
+    # throughput on the full graph, the same pairs for both
+    scored, _ = cooccurrence_pairs(session_tracks(labelled), co["min_sessions"], co["min_users"])
+    graph = graph_from_neighbors(neighbors_to_pandas(
+        neighbor_graph(scored, co["top_k"], co["popularity_power"], co["hubness_correction"])))
+    params = {**emb, **evaluation["best_params"]}
+    threads = int(params["threads"])  # gensim gets as many worker threads as SGNS has
+    start = time.perf_counter()
+    sgns = fit_embeddings(graph, params)
+    sgns_s = time.perf_counter() - start
+    spark.stop()
+
+    from gensim.models import Word2Vec
+
+    sentences = [[a, b] for a, b in zip(graph.vocabulary[graph.src].tolist(), graph.vocabulary[graph.dst].tolist())]
+    start = time.perf_counter()
+    Word2Vec(sentences=sentences, vector_size=params["dim"], window=1, min_count=1, sg=1, negative=params["negatives"],
+             hs=0, sample=0, epochs=params["epochs"], seed=params["seed"], workers=threads)
+    gensim_s = time.perf_counter() - start
+    sgns_pairs = len(graph.src) * params["epochs"]
+    gensim_pairs = 2 * len(sentences) * params["epochs"]  # a two-track sentence trains a -> b and b -> a
+
+    report = {
+        "benchmark": "embeddings",
+        "data": {**{k: data[k] for k in ("n_plays", "n_tracks", "n_sessions", "n_users")},
+                 "train_pairs": evaluation["train_pairs"], "vocabulary": evaluation["vocabulary"],
+                 "heldout_queries": evaluation["heldout_queries"],
+                 "mean_relevant_per_query": evaluation["mean_relevant_per_query"]},
+        "recall_at_10": {m: v["recall_at_10"] for m, v in methods.items()},
+        "map": {m: v["map"] for m, v in methods.items()},
+        "best_peer": best_peer,
+        "sgns_over_best_peer": {"recall_at_10": methods["sgns"]["recall_at_10"] / peers[best_peer]["recall_at_10"],
+                                "map": methods["sgns"]["map"] / peers[best_peer]["map"]},
+        "seconds": {m: v["seconds"] for m, v in methods.items()} | {"evaluation_total": evaluation_s},
+        "best_params": evaluation["best_params"],
+        "grid": [{"params": {k: p["params"][k] for k in grid}, "recall_at_10": p["recall_at_10"], "map": p["map"]}
+                 for p in evaluation["grid"]],
+        "pairs_per_s": {"sgns": sgns_pairs / sgns_s, "gensim_word2vec": gensim_pairs / gensim_s,
+                        "sgns_over_gensim": (sgns_pairs / sgns_s) / (gensim_pairs / gensim_s),
+                        "pairs": int(len(graph.src)), "epochs": params["epochs"], "threads": threads,
+                        "sgns_final_loss": sgns.losses[-1]},
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""A job's report: one JSON file (machine-readable) and one markdown file (for people)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _markdown_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def to_markdown(title: str, report: dict[str, Any]) -> str:
+    """Sections of flat dicts become two-column tables; dicts of dicts become one table with columns."""
+    lines = [f"# {title}", ""]
+    for section, content in report.items():
+        lines += [f"## {section}", ""]
+        if isinstance(content, dict) and content and all(isinstance(v, dict) for v in content.values()):
+            columns = list(dict.fromkeys(k for row in content.values() for k in row))
+            lines.append("| | " + " | ".join(columns) + " |")
+            lines.append("|---" * (len(columns) + 1) + "|")
+            for name, row in content.items():
+                lines.append(f"| {name} | " + " | ".join(_markdown_value(row.get(c)) for c in columns) + " |")
+        elif isinstance(content, dict):
+            lines += ["| | |", "|---|---|"]
+            lines += [f"| {k} | {_markdown_value(v)} |" for k, v in content.items()]
+        else:
+            lines.append(_markdown_value(content))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(report_dir: str | Path, name: str, title: str, report: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``<report_dir>/<name>.json`` and ``<name>.md``; return both paths."""
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    cleaned = _clean(report)
+    json_path.write_text(json.dumps(cleaned, indent=2, sort_keys=False) + "\n")
+    md_path.write_text(to_markdown(title, cleaned) + "\n")
+    return json_path, md_path

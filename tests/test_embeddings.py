@@ -1,0 +1,164 @@
+"""Stage 2: SGNS, its distributed path, ranking metrics, the evaluation and the train_embeddings job."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from lid_spark.consumption.ranking import rank_metrics
+from lid_spark.consumption.sgns import noise_table, pair_weights, train_sgns
+from lid_spark.consumption.training import graph_from_neighbors, grid_points
+from lid_spark.errors import ParameterError
+from planted import planted_catalog
+
+
+def _two_communities(n_per: int = 30, degree: int = 8, seed: int = 0):
+    """A planted graph: each item links to ``degree`` random items of its own community only."""
+    rng = np.random.default_rng(seed)
+    src, dst = [], []
+    for i in range(2 * n_per):
+        community = i // n_per
+        others = [j for j in range(community * n_per, (community + 1) * n_per) if j != i]
+        for j in rng.choice(others, degree, replace=False):
+            src += [i, j]
+            dst += [j, i]
+    return np.array(src), np.array(dst)
+
+
+SGNS_SMALL = dict(dim=16, epochs=15, negatives=5, learning_rate=0.2, optimizer="sgd", batch_size=128, seed=3)
+
+
+# --- ranking metrics --------------------------------------------------------------------------
+
+def test_rank_metrics_on_a_hand_made_example():
+    v = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    # query 0: relevant {1} at rank 1. query 2: relevant {3} at rank 1, {0} at rank 3 (0 < 0.110 < 0.994)
+    # AP(0) = 1; AP(2) = (1/1 + 2/3) / 2; Recall@1: 1 and 1/2
+    assert rank_metrics(v, {0: [1], 2: [3, 0]}, k=1) == pytest.approx(
+        {"recall_at_1": 0.75, "map": (1 + (1 + 2 / 3) / 2) / 2, "queries": 2})
+    # an item without a vector (zero row) ranks last; the query itself never counts
+    v_missing = np.array([[1.0, 0.0], [0.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    m = rank_metrics(v_missing, {0: [1, 0]}, k=2)
+    assert m["recall_at_2"] == 0.0 and m["map"] == pytest.approx(1 / 3)
+    with pytest.raises(ParameterError):
+        rank_metrics(v, {0: [0]})
+
+
+# --- SGNS -------------------------------------------------------------------------------------
+
+def test_pair_weights_and_noise_table():
+    w = pair_weights(np.array([0, 0, 1]), np.array([2.0, 1.0, 0.5]), power=1.0)
+    np.testing.assert_allclose(w, [1.0, 0.5, 1.0])
+    np.testing.assert_allclose(pair_weights(np.array([0, 0]), np.array([4.0, 1.0]), 0.5), [1.0, 0.5])
+    with pytest.raises(ParameterError):
+        pair_weights(np.array([0]), np.array([-1.0]), 1.0)
+    table = noise_table(np.array([1.0, 16.0, 0.0]), power=0.75, size=9000)
+    shares = np.bincount(table, minlength=3) / len(table)
+    np.testing.assert_allclose(shares, [1 / 9, 8 / 9, 0.0], atol=1e-3)   # 16 ** 0.75 = 8
+
+
+def test_sgns_learns_planted_communities_deterministically():
+    src, dst = _two_communities()
+    result = train_sgns(src, dst, np.ones(len(src)), n_items=60, **SGNS_SMALL)
+    assert result.losses[-1] < 0.7 * result.losses[0]
+    unit = result.vectors / np.linalg.norm(result.vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    nearest = sims.argmax(axis=1)
+    assert np.mean(nearest // 30 == np.arange(60) // 30) > 0.95
+    within = sims[:30, :30][np.isfinite(sims[:30, :30])].mean()
+    assert within > sims[:30, 30:].mean() + 0.3
+    again = train_sgns(src, dst, np.ones(len(src)), n_items=60, **SGNS_SMALL)
+    np.testing.assert_array_equal(result.vectors, again.vectors)
+    other_seed = train_sgns(src, dst, np.ones(len(src)), n_items=60, **{**SGNS_SMALL, "seed": 4})
+    assert not np.array_equal(result.vectors, other_seed.vectors)
+
+
+def test_sgns_rejects_bad_parameters():
+    src, dst = np.array([0, 1]), np.array([1, 0])
+    with pytest.raises(ParameterError, match="indices"):
+        train_sgns(src, np.array([1, 5]), np.ones(2), n_items=2)
+    with pytest.raises(ParameterError, match="optimizer"):
+        train_sgns(src, dst, np.ones(2), n_items=2, optimizer="lbfgs")
+    with pytest.raises(ParameterError, match="weights"):
+        train_sgns(src, dst, np.array([1.0, 0.0]), n_items=2)
+    with pytest.raises(ParameterError, match="grid"):
+        grid_points({**SGNS_SMALL, "weight_power": 1.0}, {"window": [2]})
+
+
+@pytest.mark.slow
+def test_torch_distributor_two_processes_equals_one_process(spark):
+    from lid_spark.consumption.distributed import train_sgns_distributed
+
+    src, dst = _two_communities(n_per=15, degree=5)
+    single = train_sgns(src, dst, np.ones(len(src)), n_items=30, **SGNS_SMALL)
+    # two DDP ranks, each half of every batch, gradients all-reduced: the same SGD steps
+    double = train_sgns_distributed(src, dst, np.ones(len(src)), 30, num_processes=2, local_mode=True, **SGNS_SMALL)
+    np.testing.assert_allclose(double.vectors, single.vectors, atol=1e-5)
+    assert double.losses == pytest.approx(single.losses, rel=1e-4)
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_train_embeddings_job_evaluates_picks_best_and_is_idempotent(spark, table_config, tmp_path):
+    from jobs import train_embeddings
+    from lid_spark.consumption.debias import neighbor_graph
+    from lid_spark.consumption.pairs import cooccurrence_pairs
+    from lid_spark.consumption.sessions import label_configured_plays, session_tracks
+    from lid_spark.tables import read_table, resolve_table, write_table
+
+    plays_path, tracks_path, _ = planted_catalog(spark, tmp_path, users=60, sessions_per_user=5)
+    common = [f"inputs.plays={plays_path}", f"inputs.tracks={tracks_path}",
+              f"tables.location={table_config.tables.location}",
+              f"output.report_dir={table_config.output.report_dir}", "cooccurrence.top_k=8",
+              "embeddings.dim=16", "embeddings.epochs=10", "embeddings.batch_size=64",
+              "embeddings.learning_rate=0.2"]
+    cfg = table_config.with_overrides(common)
+    # track_neighbors as the cooccurrence job writes it (that job has its own test)
+    _, labelled = label_configured_plays(spark, cfg, datetime(2026, 6, 1))
+    scored, _ = cooccurrence_pairs(session_tracks(labelled), 2, 2)
+    write_table(neighbor_graph(scored, 8), resolve_table(cfg, "track_neighbors"))
+
+    assert train_embeddings.main(common + ["embeddings.grid={weight_power: [0.5, 2.0]}",
+                                           "embeddings.model_version=test-v1"]) == 0
+    report = json.loads((tmp_path / "report" / "train_embeddings.json").read_text())
+    methods = report["held-out ranking (Recall@10, MAP)"]
+    assert set(methods) == {"sgns", "implicit_als", "spark_word2vec"}
+    for metrics in methods.values():
+        assert 0.0 <= metrics["recall_at_10"] <= 1.0 and 0.0 < metrics["map"] <= 1.0
+    assert set(report["grid"]) == {"weight_power=0.5", "weight_power=2.0"}
+    best = max(report["grid"], key=lambda name: report["grid"][name]["map"])
+    assert report["parameters"]["weight_power"] == float(best.split("=")[1])
+    # 25 tracks, ~12 held-out co-listens per query: random ranking gives Recall@10 ~ 0.42, a perfect one ~ 0.8
+    assert methods["sgns"]["recall_at_10"] > 0.7
+    assert methods["sgns"]["map"] >= methods["implicit_als"]["map"]
+
+    ref = resolve_table(table_config, "consumption_embeddings")
+    first = read_table(spark, ref).collect()
+    assert len(first) == 25 and {r.model_version for r in first} == {"test-v1"}
+    assert {len(r.vector) for r in first} == {16}
+    # rerun without the search, at the chosen point: the same table, row for row
+    assert train_embeddings.main(common + ["embeddings.evaluate=false", f"embeddings.weight_power={best.split('=')[1]}",
+                                           "embeddings.model_version=test-v1"]) == 0
+    assertDataFrameEqual(read_table(spark, ref), first)
+    vectors = {r.track_id: np.array(r.vector) for r in first}
+    unit = {t: v / np.linalg.norm(v) for t, v in vectors.items()}
+    same = np.mean([unit["c0_00"] @ unit[f"c0_{i:02d}"] for i in range(1, 12)])
+    cross = np.mean([unit["c0_00"] @ unit[f"c1_{i:02d}"] for i in range(12)])
+    assert same > cross
+
+
+def test_graph_from_neighbors_indexes_a_sorted_vocabulary():
+    import pandas as pd
+
+    pdf = pd.DataFrame({"track_id": ["b", "c", "a"], "neighbor_id": ["c", "b", "c"], "score": [0.5, 0.5, 0.2],
+                        "n_track": [3, 4, 9], "n_neighbor": [4, 3, 4]})
+    graph = graph_from_neighbors(pdf)
+    assert list(graph.vocabulary) == ["a", "b", "c"]
+    assert graph.src.tolist() == [1, 2, 0] and graph.dst.tolist() == [2, 1, 2]
+    assert graph.frequency.tolist() == [9.0, 3.0, 4.0]
