@@ -30,8 +30,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     extra = []
     if args.languages:
-        extra.append("spoken_lid_pretrain.languages=[" + ",".join(
-            lang.strip() for lang in args.languages.split(",") if lang.strip()) + "]")
+        languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+        extra.append(f"spoken_lid_pretrain.languages={json.dumps(languages)}")  # JSON is YAML: "no" stays a string
     if args.minutes is not None:
         extra.append(f"spoken_lid_pretrain.minutes={args.minutes}")
     if args.cache:
