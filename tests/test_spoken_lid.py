@@ -137,6 +137,24 @@ def test_local_directory_copy_loads_and_matches_embedded(tmp_path, lid, speech):
     assert json.loads((copy / "checksums.json").read_text()).keys() >= {"hyperparams.yaml", "classifier.ckpt"}
 
 
+def test_hub_style_directory_loads_without_fetching(tmp_path, lid, speech):
+    """A hub model copied to disk names its repo in pretrained_path; loading must use the local files."""
+    copy = tmp_path / "lang-id-copy"
+    shutil.copytree(EMBEDDED_MODEL_DIR, copy)
+    (copy / "checksums.json").unlink()
+    (copy / "label_encoder.ckpt").rename(copy / "label_encoder.txt")
+    text = (copy / "hyperparams.yaml").read_text()
+    text = "pretrained_path: speechbrain/lang-id-voxlingua107-ecapa\n" + text + (
+        "    paths:\n"
+        "        embedding_model: !ref <pretrained_path>/embedding_model.ckpt\n"
+        "        classifier: !ref <pretrained_path>/classifier.ckpt\n"
+        "        label_encoder: !ref <pretrained_path>/label_encoder.txt\n")
+    (copy / "hyperparams.yaml").write_text(text)
+    hub_style = SpokenLID.load(str(copy), device="cpu", savedir=str(tmp_path / "save"))
+    assert hub_style.languages == lid.languages
+    np.testing.assert_allclose(hub_style.embed(speech[0][:1])[1], lid.embed(speech[0][:1])[1], atol=1e-6)
+
+
 def test_hub_id_offline_gives_clear_error(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
