@@ -374,16 +374,12 @@ def heldout_clips(settings: PretrainSettings, sung: bool) -> tuple[list[np.ndarr
     return clips, np.array(labels)
 
 
-def _batch(corpus: Corpus, rng: np.random.Generator, settings: PretrainSettings, n_languages: int):
+def _batch(corpus: Corpus, by_lang: list[np.ndarray], rng: np.random.Generator, settings: PretrainSettings):
     """A language-balanced batch of random crops of one random length, with SpecAugment masks."""
     import torch
 
     length = int(rng.integers(settings.crop_frames[0], settings.crop_frames[1] + 1))
-    by_lang = getattr(corpus, "_by_lang", None)
-    if by_lang is None:
-        by_lang = [np.flatnonzero(corpus.labels == k) for k in range(n_languages)]
-        corpus._by_lang = by_lang
-    langs = rng.integers(0, n_languages, settings.batch_size)
+    langs = rng.integers(0, len(by_lang), settings.batch_size)
     rows = []
     for k in langs:
         feats = corpus.features[by_lang[k][rng.integers(len(by_lang[k]))]]
@@ -419,6 +415,7 @@ def train(settings: PretrainSettings, corpus: Corpus, log=None) -> tuple[dict, d
     params = list(embedding_model.parameters()) + list(classifier.parameters())
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=1e-4)
     rng = np.random.default_rng([settings.seed, 99])
+    by_lang = [np.flatnonzero(corpus.labels == k) for k in range(n_languages)]
     budget = settings.minutes * 60.0
     embedding_model.train()
     classifier.train()
@@ -431,7 +428,7 @@ def train(settings: PretrainSettings, corpus: Corpus, log=None) -> tuple[dict, d
         lr = settings.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * elapsed / budget)))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        feats, target = _batch(corpus, rng, settings, n_languages)
+        feats, target = _batch(corpus, by_lang, rng, settings)
         feats = norm(feats, torch.ones(feats.shape[0]))
         log_post = classifier(embedding_model(feats)).squeeze(1)
         loss = torch.nn.functional.nll_loss(log_post, target)
