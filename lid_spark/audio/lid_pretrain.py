@@ -174,7 +174,7 @@ def sing_utterance(lang: str, rng: np.random.Generator, variants, min_seconds: f
     words = vocabulary(lang)
     variant = variants[rng.integers(len(variants))]
     scale = np.array([0, 2, 4, 5, 7, 9, 11, 12])
-    root = int(rng.integers(20, 45))  # espeak pitch units; a note step of ~3 units is ~ a semitone
+    root = int(rng.integers(20, 45))  # espeak-ng pitch units (0-100); 3 units per semitone of the scale
     notes, total = [], 0
     while total < min_seconds * SAMPLE_RATE:
         word = words[rng.integers(len(words))]
