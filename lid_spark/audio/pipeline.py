@@ -5,11 +5,12 @@ segment; and the timbral codebook vector of the whole mixture. Every track gets 
 :class:`TrackFeatures` with a status (see :mod:`lid_spark.audio.decode`); a bad file never stops
 the batch.
 
-The spoken-LID model is anything with ``embed(waves) -> (embeddings [n, D], posteriors [n, L])``
-and ``languages`` (:class:`lid_spark.audio.spoken_lid.SpokenLID`); a ``scores`` function maps
-its posteriors to ``{language class: probability}`` over :data:`lid_spark.LANGUAGE_CLASSES`.
-Segments are embedded in batches of *equal* length (segment lengths are quantized by
-``audio.segments.length_step_seconds``), because padding changes ECAPA embeddings.
+The spoken-LID model is :class:`lid_spark.audio.spoken_lid.SpokenLID` (``embed`` and
+``languages``); a ``scores`` function (its ``target_scores``) maps posteriors to probabilities of
+:data:`lid_spark.LANGUAGE_CLASSES`. The segments of a whole batch of tracks are embedded
+together, in batches of similar length: segment lengths are quantized by
+``audio.segments.length_step_seconds`` so that many are exactly equal (padding changes ECAPA
+embeddings).
 
 Example
 -------
@@ -23,7 +24,6 @@ Example
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,7 +36,7 @@ from lid_spark.audio.separation import Separator
 from lid_spark.audio.timbral import Codebook
 from lid_spark.errors import ParameterError
 
-ScoresFn = Callable[[np.ndarray, Sequence[str]], list[dict[str, float]]]
+ScoresFn = Callable[[np.ndarray, Sequence[str]], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -130,39 +130,38 @@ def analyse_track(uri: str | None, cfg, separator: Separator | None, codebook: C
     return TrackAnalysis(features, waves)
 
 
-def embed_segments(spoken_lid, waves: Sequence[np.ndarray], batch_size: int = 16,
+def embed_segments(spoken_lid, waves: Sequence[np.ndarray], batch_size: int = 16, bucket_ratio: float = 1.0,
                    scores: ScoresFn | None = None) -> tuple[list[np.ndarray], list[dict[str, float] | None]]:
-    """Embed segment waves in batches of equal length; returns embeddings and language scores in input order.
+    """Embed segment waves; returns per-segment embeddings and language scores in input order.
 
     Parameters
     ----------
-    spoken_lid : object with ``embed(list of 1-D arrays) -> (embeddings [n, D], posteriors [n, L])``
-        and ``languages`` (the L labels of the posteriors).
+    spoken_lid : SpokenLID or alike
+        ``embed(waves, batch_size=, bucket_ratio=) -> (embeddings [n, D], posteriors [n, L])`` and
+        ``languages`` (the L labels of the posteriors).
     waves : sequence of np.ndarray
         Mono 16 kHz segments.
     batch_size : int
         Segments per forward pass.
+    bucket_ratio : float
+        Longest / shortest segment within a batch; with lengths quantized by
+        ``audio.segments.length_step_seconds`` and a ratio of 1, batches need no padding.
     scores : callable, optional
-        ``scores(posteriors [n, L], languages) -> list of {class: probability}``; None: no scores.
+        ``scores(posteriors [n, L], languages) -> {class: array [n]}``
+        (:func:`lid_spark.audio.spoken_lid.target_scores`); None: no scores.
     """
     if batch_size < 1:
         raise ParameterError(f"audio.spoken_lid.batch_size must be positive, got {batch_size}")
-    embeddings: list[np.ndarray | None] = [None] * len(waves)
-    language_scores: list[dict[str, float] | None] = [None] * len(waves)
-    by_length: dict[int, list[int]] = defaultdict(list)
-    for i, wave in enumerate(waves):
-        by_length[len(wave)].append(i)
-    for length in sorted(by_length):
-        indices = by_length[length]
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
-            emb, post = spoken_lid.embed([np.asarray(waves[i], dtype=np.float32) for i in chunk])
-            emb, post = np.asarray(emb, dtype=np.float32), np.asarray(post, dtype=np.float32)
-            chunk_scores = scores(post, spoken_lid.languages) if scores is not None else [None] * len(chunk)
-            for j, i in enumerate(chunk):
-                embeddings[i] = emb[j]
-                language_scores[i] = chunk_scores[j]
-    return embeddings, language_scores
+    if not waves:
+        return [], []
+    emb, post = spoken_lid.embed([np.asarray(w, dtype=np.float32) for w in waves], batch_size=batch_size,
+                                 bucket_ratio=bucket_ratio)
+    embeddings = list(np.asarray(emb, dtype=np.float32))
+    if scores is None:
+        return embeddings, [None] * len(waves)
+    by_class = scores(np.asarray(post), spoken_lid.languages)
+    rows = [{cls: float(values[i]) for cls, values in by_class.items()} for i in range(len(waves))]
+    return embeddings, rows
 
 
 def extract_tracks(uris: Sequence[str | None], cfg, separator: Separator | None, codebook: Codebook | None,
@@ -181,7 +180,8 @@ def extract_tracks(uris: Sequence[str | None], cfg, separator: Separator | None,
     waves = [wave for analysis in analyses for wave in analysis.segment_waves]
     if waves and spoken_lid is not None:
         clock = time.perf_counter()
-        embeddings, language_scores = embed_segments(spoken_lid, waves, cfg.audio.spoken_lid.batch_size, scores)
+        conf = cfg.audio.spoken_lid
+        embeddings, language_scores = embed_segments(spoken_lid, waves, conf.batch_size, conf.bucket_ratio, scores)
         elapsed = time.perf_counter() - clock
         k = 0
         for analysis in analyses:
@@ -219,3 +219,57 @@ def extract_track(uri: str | None, cfg, separator: Separator | None, codebook: C
     TrackFeatures
     """
     return extract_tracks([uri], cfg, separator, codebook, spoken_lid, scores)[0]
+
+
+# Settings that change what extraction produces; the rest (batching, devices, threads) do not.
+_VERSIONED_KEYS = ("sample_rate", "max_seconds", "silence_peak", "separation", "segments")
+
+
+def feature_version(cfg, codebook: Codebook | None, spoken_lid_tag: str) -> str:
+    """The version stamped on every extracted row: configured name + what the features depend on.
+
+    It is ``<audio.feature_version>-<hash>``, where the hash covers the extraction settings
+    (rate, length cap, separation, segmentation), the codebook's checksum and the spoken-LID
+    model's tag: changing any of them makes ``extract_features`` redo the tracks.
+
+    Example
+    -------
+    >>> from lid_spark.config import load_config
+    >>> cfg = load_config()
+    >>> feature_version(cfg, None, "m1") == feature_version(cfg.with_overrides(["audio.udf.tracks_per_batch=2"]), None, "m1")
+    True
+    >>> feature_version(cfg, None, "m1") == feature_version(cfg.with_overrides(["audio.segments.top_db=20"]), None, "m1")
+    False
+    """
+    import hashlib
+    import json
+
+    audio = cfg.audio.to_dict()
+    settings = {key: audio[key] for key in _VERSIONED_KEYS}
+    settings["codebook"] = codebook.checksum if codebook is not None else None
+    settings["spoken_lid"] = spoken_lid_tag
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{cfg.audio.feature_version}-{digest}"
+
+
+def spoken_lid_tag(source: str) -> str:
+    """A short identity of the spoken-LID model ``audio.spoken_lid.source`` for :func:`feature_version`.
+
+    The embedded model and local directories are identified by their files' checksums (so a
+    retrained model re-extracts), a hub id by itself.
+    """
+    import hashlib
+    from pathlib import Path
+
+    from lid_spark.audio.spoken_lid import CHECKSUMS_FILE, EMBEDDED_MODEL_DIR
+
+    directory = EMBEDDED_MODEL_DIR if source == "embedded" else Path(source).expanduser()
+    if not directory.is_dir():
+        return source
+    listing = directory / CHECKSUMS_FILE
+    files = [listing] if listing.is_file() else sorted(p for p in directory.iterdir() if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return f"{'embedded' if source == 'embedded' else 'dir'}@{digest.hexdigest()[:12]}"
