@@ -56,3 +56,9 @@ def song(seconds: float = 12.0, language: str = "en", seed: int = 0, sr: int = S
     """(mixture, true vocals) of a short song."""
     voice = vocals(seconds, language, sr, seed)
     return voice + accompaniment(seconds, sr, seed), voice
+
+
+def drone(seconds: float, sr: int = SR) -> np.ndarray:
+    """A sustained chord: sound with nothing sung (every frame repeats)."""
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.1 * sum(np.sin(2 * np.pi * f * t) for f in (110.0, 138.6, 164.8, 220.0))).astype(np.float32)

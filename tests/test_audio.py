@@ -18,7 +18,7 @@ from lid_spark.audio.separation import SoftMaskSeparator, make_separator, sdr, s
 from lid_spark.audio.timbral import JSON_NAME, NPZ_NAME, Codebook, log_mel, with_deltas
 from lid_spark.config import load_config
 from lid_spark.errors import InputError, ParameterError
-from tests.audio_samples import SR, accompaniment, song
+from tests.audio_samples import SR, accompaniment, drone, song
 
 
 def _tone(seconds, sr, freq=440.0, channels=1, amplitude=0.5):
@@ -180,6 +180,19 @@ def test_voiced_intervals_threshold_and_floor():
     floored = voiced_intervals(wave, SR, top_db=60, floor_db=-40) / SR
     assert len(floored) == 1
     assert len(voiced_intervals(np.zeros(SR, dtype=np.float32), SR)) == 0
+    # Short gaps (between words) are bridged; long ones split.
+    words = np.zeros(6 * SR, dtype=np.float32)
+    for start, end in [(0.5, 1.5), (1.6, 2.5), (4.0, 5.0)]:
+        words[int(start * SR):int(end * SR)] = _tone(6.0, SR)[:int(end * SR) - int(start * SR)]
+    assert len(voiced_intervals(words, SR, min_silence_seconds=0.0)) == 3
+    bridged = voiced_intervals(words, SR, min_silence_seconds=0.25) / SR
+    assert len(bridged) == 2 and bridged[0] == pytest.approx([0.5, 2.5], abs=0.07)
+    # Frames where the "vocals" are a small share of the mixture are not voiced.
+    mixture = words + 0.5 * _tone(6.0, SR, freq=220)
+    assert len(voiced_intervals(words, SR, min_silence_seconds=0.25, mixture=mixture, min_share_db=-3)) == 2
+    assert len(voiced_intervals(0.1 * words, SR, mixture=mixture, min_share_db=-3)) == 0
+    with pytest.raises(ParameterError, match="mixture"):
+        voiced_intervals(words, SR, min_share_db=-3)
 
 
 def test_split_and_spread():
@@ -213,17 +226,29 @@ def test_vocal_segments_across_the_track():
 def test_segments_of_a_song_follow_its_vocals(sample_song):
     mixture, vocals = sample_song
     estimate = SoftMaskSeparator().separate(mixture, SR)
-    segs = vocal_segments(estimate, SR, top_db=30, min_seconds=1.0, max_seconds=4.0, max_per_track=8,
-                          length_step_seconds=0.5)
-    assert len(segs) >= 3
     true_voiced = np.zeros(len(vocals), dtype=bool)
-    for a, b in voiced_intervals(vocals, SR, top_db=40):
+    for a, b in voiced_intervals(vocals, SR, top_db=40, min_silence_seconds=0.25):
         true_voiced[a:b] = True
-    inside = np.mean([true_voiced[a:b].mean() for a, b in segs.intervals])
-    assert inside > 0.8  # segments lie on true singing
-    # Accompaniment alone has no segment long enough to count as singing.
-    backing = SoftMaskSeparator().separate(accompaniment(12.0), SR)
-    assert len(vocal_segments(backing, SR, top_db=30, min_seconds=1.0, max_seconds=4.0)) == 0
+
+    def precision(segs):
+        return np.mean([true_voiced[a:b].mean() for a, b in segs.intervals])
+
+    params = dict(top_db=30, min_seconds=1.0, max_seconds=4.0, max_per_track=8, length_step_seconds=0.5,
+                  min_silence_seconds=0.25)
+    by_level = vocal_segments(estimate, SR, **params)
+    by_share = vocal_segments(estimate, SR, **params, mixture=mixture, min_share_db=-10)
+    assert len(by_share) >= 3
+    # The vocal-share test keeps segments on true singing more than the level threshold alone.
+    assert precision(by_share) > 0.8 and precision(by_share) > precision(by_level)
+    assert by_share.vocal_ratio < by_level.vocal_ratio
+    # Accompaniment alone has less "vocal" time than the song; a sustained chord has none.
+    backing = accompaniment(12.0)
+    backing_segs = vocal_segments(SoftMaskSeparator().separate(backing, SR), SR, **params, mixture=backing,
+                                  min_share_db=-10)
+    assert backing_segs.vocal_ratio < by_share.vocal_ratio
+    chord = drone(12.0)
+    assert len(vocal_segments(SoftMaskSeparator().separate(chord, SR), SR, **params, mixture=chord,
+                              min_share_db=-10)) == 0
 
 
 # -- timbral codebook --------------------------------------------------------------------------------
@@ -297,7 +322,7 @@ def test_analyse_track_statuses(tmp_path, sample_song, fitted_codebook):
     mixture, _ = sample_song
     sf.write(tmp_path / "song.flac", mixture, SR)
     sf.write(tmp_path / "silent.wav", np.zeros(SR * 3, dtype=np.float32), SR)
-    sf.write(tmp_path / "backing.ogg", accompaniment(8.0), SR)
+    sf.write(tmp_path / "drone.ogg", drone(8.0), SR)
     good = analyse_track(str(tmp_path / "song.flac"), cfg, separator, book)
     assert good.features.status == "ok" and good.features.error is None
     assert len(good.segment_waves) == len(good.features.segments) >= 3
@@ -307,8 +332,8 @@ def test_analyse_track_statuses(tmp_path, sample_song, fitted_codebook):
     assert set(good.features.timings) == {"decode", "separation", "segmentation", "timbral"}
     silent = analyse_track(str(tmp_path / "silent.wav"), cfg, separator, book).features
     assert silent.status == "silent" and silent.timbral is None
-    backing = analyse_track(str(tmp_path / "backing.ogg"), cfg, separator, book).features
-    assert backing.status == "no_vocals" and backing.segments == [] and backing.timbral is not None
+    chord = analyse_track(str(tmp_path / "drone.ogg"), cfg, separator, book).features
+    assert chord.status == "no_vocals" and chord.segments == [] and chord.timbral is not None
     assert analyse_track(None, cfg, separator, book).features.status == "no_uri"
     assert analyse_track(str(tmp_path / "nope.mp3"), cfg, separator, book).features.status == "missing_file"
     long_cfg = cfg.with_overrides(["audio.max_seconds=6.0"])

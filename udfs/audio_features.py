@@ -134,7 +134,9 @@ def _rows(track_ids: list[str], uris: list[str | None], tracks) -> pd.DataFrame:
                          "start_s": segment.start_s, "end_s": segment.end_s,
                          "embedding": None if segment.embedding is None else segment.embedding.tolist(),
                          "spoken_lid_scores": segment.spoken_lid_scores})
-    return pd.DataFrame(rows, columns=EXTRACT_SCHEMA.fieldNames())
+    # Object columns keep None as null (a plain frame would turn missing lists and ints into NaN).
+    return pd.DataFrame({name: pd.Series([row.get(name) for row in rows], dtype=object)
+                         for name in EXTRACT_SCHEMA.fieldNames()})
 
 
 def mel_sample_udf(cfg_data: dict):
@@ -164,6 +166,7 @@ def mel_sample_udf(cfg_data: dict):
                                     conf.fit_frames_per_track)
                 rows.append({"track_id": track_id, "status": STATUS_OK, "error": None, "n_frames": len(mel),
                              "mel": mel.ravel().tolist()})
-            yield pd.DataFrame(rows, columns=MEL_SCHEMA.fieldNames())
+            yield pd.DataFrame({name: pd.Series([row[name] for row in rows], dtype=object)
+                                for name in MEL_SCHEMA.fieldNames()})
 
     return run

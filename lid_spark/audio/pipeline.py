@@ -109,7 +109,7 @@ def analyse_track(uri: str | None, cfg, separator: Separator | None, codebook: C
     vocals = separator.separate(audio.wave, sr)
     timings["separation"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    found = segments_from_config(vocals, sr, cfg)
+    found = segments_from_config(vocals, sr, cfg, mixture=audio.wave)
     timings["segmentation"] = time.perf_counter() - clock
     timbral = None
     if codebook is not None:
