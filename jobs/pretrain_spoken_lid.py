@@ -7,6 +7,7 @@ spoken clips (unseen speaker variants) and on sung clips.
 
   lid-spark pretrain_spoken_lid --out models/spoken_lid --minutes 16
   lid-spark pretrain_spoken_lid --out /tmp/m --languages en,fr,ta,ru --minutes 2
+  lid-spark pretrain_spoken_lid --out models/v2 --init models/v1 --minutes 10   # continue training
 """
 
 if __package__ in (None, ""):
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
                         "(default: spoken_lid_pretrain.languages, or the ten targets + 40 others)")
     parser.add_argument("--minutes", type=float, help="training time budget (spoken_lid_pretrain.minutes)")
     parser.add_argument("--cache", help="directory caching generated features (spoken_lid_pretrain.cache_dir)")
+    parser.add_argument("--init", help="continue training from this model directory (same languages and sizes)")
     args = parser.parse_args(argv)
     extra = []
     if args.languages:
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
     section = cfg.spoken_lid_pretrain
     settings = settings_from_config(section)
     out = Path(args.out).resolve()
-    report = pretrain(settings, out, cache_dir=section.cache_dir, log=get_logger())
+    report = pretrain(settings, out, cache_dir=section.cache_dir, log=get_logger(), init_dir=args.init)
     summary = {key: report[key] for key in ("train_utterances", "train_hours", "training", "model_bytes")}
     summary.update({f"heldout_{kind}": {k: report[f"heldout_{kind}"][k] for k in ("accuracy", "class_accuracy")}
                     for kind in ("spoken", "sung")})

@@ -62,3 +62,13 @@ def test_job_trains_a_loadable_model_with_report(tmp_path, capsys):
     lid = SpokenLID.load(str(out), device="cpu")
     assert lid.languages == ["en: English", "fr: French", "ta: Tamil"]
     assert list((tmp_path / "cache").glob("spoken_lid_train_*.pt"))
+
+    # Continue training from that model; a model of other languages is refused before any work.
+    again = tmp_path / "continued"
+    assert main(["--out", str(again), "--init", str(out), "--languages", "en,fr,ta", "--cache", str(tmp_path / "cache"),
+                 "spoken_lid_pretrain.utterances_per_language=2", "spoken_lid_pretrain.eval_utterances=1",
+                 "spoken_lid_pretrain.max_steps=1", "spoken_lid_pretrain.batch_size=4"]) == 0
+    continued = json.loads((again / "training.json").read_text())["training"]
+    assert continued["steps"] == 1 and continued["continued_from"]["steps"] == 3
+    with pytest.raises(ParameterError, match="other languages"):
+        main(["--out", str(tmp_path / "bad"), "--init", str(out), "--languages", "en,fr"])

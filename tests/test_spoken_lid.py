@@ -58,6 +58,7 @@ def test_properties_shapes_and_posteriors(lid, speech):
     assert not np.allclose(emb[0], emb[1])
 
 
+@pytest.mark.slow
 def test_embedding_is_deterministic(lid, speech):
     clips, _ = speech
     first = lid.embed(clips[:4])
@@ -66,6 +67,7 @@ def test_embedding_is_deterministic(lid, speech):
     np.testing.assert_array_equal(first[1], second[1])
 
 
+@pytest.mark.slow
 def test_batching_by_length_matches_one_at_a_time_in_input_order(lid, speech):
     clips, _ = speech
     # Crops of varied length in a shuffled order: batching must sort, bucket and restore order.
@@ -138,6 +140,7 @@ def test_local_directory_copy_loads_and_matches_embedded(tmp_path, lid, speech):
     assert json.loads((copy / "checksums.json").read_text()).keys() >= {"hyperparams.yaml", "classifier.ckpt"}
 
 
+@pytest.mark.slow
 def test_hub_style_directory_loads_without_fetching(tmp_path, lid, speech):
     """A hub model copied to disk names its repo in pretrained_path; loading must use the local files."""
     copy = tmp_path / "lang-id-copy"

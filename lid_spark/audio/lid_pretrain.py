@@ -174,7 +174,7 @@ def sing_utterance(lang: str, rng: np.random.Generator, variants, min_seconds: f
     words = vocabulary(lang)
     variant = variants[rng.integers(len(variants))]
     scale = np.array([0, 2, 4, 5, 7, 9, 11, 12])
-    root = int(rng.integers(20, 45))  # espeak pitch units; a note step of ~3 units is ~ a semitone
+    root = int(rng.integers(20, 45))  # espeak-ng pitch units (0-100); 3 units per semitone of the scale
     notes, total = [], 0
     while total < min_seconds * SAMPLE_RATE:
         word = words[rng.integers(len(words))]
@@ -374,16 +374,12 @@ def heldout_clips(settings: PretrainSettings, sung: bool) -> tuple[list[np.ndarr
     return clips, np.array(labels)
 
 
-def _batch(corpus: Corpus, rng: np.random.Generator, settings: PretrainSettings, n_languages: int):
+def _batch(corpus: Corpus, by_lang: list[np.ndarray], rng: np.random.Generator, settings: PretrainSettings):
     """A language-balanced batch of random crops of one random length, with SpecAugment masks."""
     import torch
 
     length = int(rng.integers(settings.crop_frames[0], settings.crop_frames[1] + 1))
-    by_lang = getattr(corpus, "_by_lang", None)
-    if by_lang is None:
-        by_lang = [np.flatnonzero(corpus.labels == k) for k in range(n_languages)]
-        corpus._by_lang = by_lang
-    langs = rng.integers(0, n_languages, settings.batch_size)
+    langs = rng.integers(0, len(by_lang), settings.batch_size)
     rows = []
     for k in langs:
         feats = corpus.features[by_lang[k][rng.integers(len(by_lang[k]))]]
@@ -401,11 +397,40 @@ def _batch(corpus: Corpus, rng: np.random.Generator, settings: PretrainSettings,
     return torch.stack(rows), torch.from_numpy(langs)
 
 
-def train(settings: PretrainSettings, corpus: Corpus, log=None) -> tuple[dict, dict]:
+def check_init_dir(model_dir: str | Path, languages) -> None:
+    """ParameterError unless ``model_dir`` is a model directory trained on exactly ``languages``."""
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "label_encoder.ckpt").is_file():
+        raise ParameterError(f"--init {model_dir} is not a model directory written by pretrain_spoken_lid")
+    encoder = CategoricalEncoder()
+    encoder.load(model_dir / "label_encoder.ckpt")
+    previous = [encoder.ind2lab[i] for i in range(len(encoder))]
+    if previous != [language_label(code) for code in languages]:
+        raise ParameterError(f"--init model {model_dir} has other languages than spoken_lid_pretrain.languages")
+
+
+def load_weights(hparams: dict, model_dir: str | Path) -> None:
+    """Start from the weights of an earlier model directory (same architecture and languages)."""
+    import torch
+
+    model_dir = Path(model_dir)
+    for name in ("embedding_model", "classifier"):
+        state = torch.load(model_dir / f"{name}.ckpt", map_location="cpu")
+        try:
+            hparams[name].load_state_dict(state)
+        except RuntimeError as exc:
+            raise ParameterError(f"--init model {model_dir} has another architecture ({name}): {exc}") from None
+
+
+def train(settings: PretrainSettings, corpus: Corpus, log=None,
+          init_dir: str | Path | None = None) -> tuple[dict, dict]:
     """Train embedding model + classifier on ``corpus``; returns (hparams dict, training summary).
 
     The learning rate follows a cosine from ``learning_rate`` to 5% of it over the time budget,
-    so a run stopped by ``minutes`` still ends annealed.
+    so a run stopped by ``minutes`` still ends annealed. ``init_dir`` continues from the weights
+    of an earlier model directory instead of a random start.
     """
     import torch
     from hyperpyyaml import load_hyperpyyaml
@@ -414,11 +439,16 @@ def train(settings: PretrainSettings, corpus: Corpus, log=None) -> tuple[dict, d
     torch.manual_seed(settings.seed)
     n_languages = len(settings.languages)
     hparams = load_hyperpyyaml(hyperparams_yaml(settings, n_languages))
+    if init_dir is not None:
+        check_init_dir(init_dir, settings.languages)
+        load_weights(hparams, init_dir)
+        log.info("continuing from the weights in %s", init_dir)
     embedding_model, classifier = hparams["embedding_model"], hparams["classifier"]
     norm = hparams["mean_var_norm"]
     params = list(embedding_model.parameters()) + list(classifier.parameters())
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=1e-4)
     rng = np.random.default_rng([settings.seed, 99])
+    by_lang = [np.flatnonzero(corpus.labels == k) for k in range(n_languages)]
     budget = settings.minutes * 60.0
     embedding_model.train()
     classifier.train()
@@ -431,7 +461,7 @@ def train(settings: PretrainSettings, corpus: Corpus, log=None) -> tuple[dict, d
         lr = settings.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * elapsed / budget)))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        feats, target = _batch(corpus, rng, settings, n_languages)
+        feats, target = _batch(corpus, by_lang, rng, settings)
         feats = norm(feats, torch.ones(feats.shape[0]))
         log_post = classifier(embedding_model(feats)).squeeze(1)
         loss = torch.nn.functional.nll_loss(log_post, target)
@@ -525,7 +555,7 @@ def evaluate(model_dir: str | Path, settings: PretrainSettings, log=None) -> dic
 
 
 def pretrain(settings: PretrainSettings, out_dir: str | Path, cache_dir: str | Path | None = None,
-             log=None) -> dict:
+             log=None, init_dir: str | Path | None = None) -> dict:
     """Generate data, train, save to ``out_dir`` and evaluate on held-out spoken and sung clips.
 
     Parameters
@@ -535,6 +565,8 @@ def pretrain(settings: PretrainSettings, out_dir: str | Path, cache_dir: str | P
         Model directory to write (loadable by ``SpokenLID.load(out_dir)``).
     cache_dir : str or Path, optional
         Where generated training features are cached between runs with the same data settings.
+    init_dir : str or Path, optional
+        A model directory of the same architecture and languages to continue training from.
 
     Returns
     -------
@@ -549,11 +581,16 @@ def pretrain(settings: PretrainSettings, out_dir: str | Path, cache_dir: str | P
     log = log or get_logger()
     settings.validate()
     check_languages(settings.languages)
+    if init_dir is not None:
+        check_init_dir(init_dir, settings.languages)
     torch.set_num_threads(settings.threads)
     with step(f"generate training speech in {len(settings.languages)} languages", log):
         corpus = build_corpus(settings, cache_dir, log)
     with step(f"train ECAPA-TDNN for up to {settings.minutes:g} min", log):
-        hparams, summary = train(settings, corpus, log)
+        hparams, summary = train(settings, corpus, log, init_dir=init_dir)
+    if init_dir is not None:
+        summary["continued_from"] = json.loads((Path(init_dir) / "training.json").read_text()).get("training") \
+            if (Path(init_dir) / "training.json").is_file() else str(init_dir)
     with step("save model", log):
         save_model(out_dir, settings, hparams)
     report = {"languages": list(settings.languages), "train_utterances": int(corpus.labels.size),

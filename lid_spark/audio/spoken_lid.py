@@ -157,7 +157,7 @@ def target_scores(posteriors: np.ndarray, languages: list[str]) -> dict[str, np.
     Example
     -------
     >>> s = target_scores(np.array([[0.7, 0.2, 0.1]]), ["en: English", "ru: Russian", "fi: Finnish"])
-    >>> float(s["en"][0]), round(float(s["ot"][0]), 2), float(s["ta"][0])
+    >>> round(float(s["en"][0]), 2), round(float(s["ot"][0]), 2), float(s["ta"][0])
     (0.7, 0.3, 0.0)
     """
     posteriors = np.asarray(posteriors, dtype=np.float32)
