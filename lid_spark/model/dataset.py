@@ -65,21 +65,24 @@ def load_labelled(spark, cfg: Config) -> LabelledData:
     from lid_spark.tables import input_table, read_table
 
     labels = conform(read_table(spark, input_table(cfg, "labels")), "labels").select("track_id", "language")
-    counts = {"labels_in": labels.count()}
-    valid = labels.filter(F.col("track_id").isNotNull() & F.col("language").isin(*LANGUAGE_CLASSES)).distinct()
-    counts["labels_invalid_language"] = labels.filter(
-        F.col("track_id").isNotNull() & ~F.coalesce(F.col("language").isin(*LANGUAGE_CLASSES), F.lit(False))).count()
-    per_track = valid.groupBy("track_id").agg(F.countDistinct("language").alias("n_languages"),
-                                              F.first("language").alias("language"))
-    counts["labels_ambiguous_tracks"] = per_track.filter("n_languages > 1").count()
-    labelled = per_track.filter("n_languages = 1").select("track_id", "language")
+    tracks = (conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+              .select("track_id", "artist_id", F.lit(True).alias("in_tracks")).dropDuplicates(["track_id"]))
+    features = track_feature_frame(spark, cfg, labels.select("track_id"))
+    # Two collects: the labels (to validate them in pandas) and the features of labelled tracks.
+    label_rows = labels.toPandas()
+    feature_rows = features.join(tracks, "track_id", "left").toPandas()
 
-    tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks").select("track_id", "artist_id")
-    tracks = tracks.dropDuplicates(["track_id"])
-    counts["labels_without_track"] = labelled.join(tracks, "track_id", "left_anti").count()
-    features = track_feature_frame(spark, cfg, labelled.select("track_id"))
-    joined = labelled.join(tracks, "track_id", "left").join(features, "track_id", "left")
-    pdf = add_modality_flags(joined.toPandas().sort_values("track_id").reset_index(drop=True))
+    counts = {"labels_in": len(label_rows)}
+    known = label_rows["track_id"].notna() & label_rows["language"].isin(LANGUAGE_CLASSES)
+    counts["labels_invalid_language"] = int((label_rows["track_id"].notna() & ~known).sum())
+    valid = label_rows[known].drop_duplicates()
+    n_languages = valid.groupby("track_id")["language"].nunique()
+    ambiguous = set(n_languages[n_languages > 1].index)
+    counts["labels_ambiguous_tracks"] = len(ambiguous)
+    valid = valid[~valid["track_id"].isin(ambiguous)]
+    pdf = valid.merge(feature_rows, on="track_id", how="left").sort_values("track_id").reset_index(drop=True)
+    counts["labels_without_track"] = int((pdf["in_tracks"] != True).sum())  # noqa: E712 (null-safe)
+    pdf = add_modality_flags(pdf.drop(columns=["in_tracks"]))
     pdf["split"] = artist_split(pdf, cfg.classifier.split, cfg.classifier.seed)
     counts["labelled_tracks"] = len(pdf)
     counts["tracks_without_features"] = int((~pdf[["has_consumption", "has_timbral", "has_vocals"]].any(axis=1)).sum())

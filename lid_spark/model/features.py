@@ -365,12 +365,14 @@ def track_feature_frame(spark, cfg, track_ids_df=None):
                  .withColumn("seg_spoken_lid", F.array().cast(T.ArrayType(T.MapType(T.StringType(), T.FloatType())))))
     else:
         segs = dedupe_latest(segments, ["track_id", "seg_idx"], None)
+        # Order segments by seg_idx (the struct holds a map, which Spark cannot compare whole).
+        by_index = lambda a, b: F.when(a["seg_idx"] < b["seg_idx"], -1).when(a["seg_idx"] > b["seg_idx"], 1).otherwise(0)  # noqa: E731
         grouped = segs.groupBy("track_id").agg(F.array_sort(F.collect_list(F.struct(
             F.col("seg_idx").cast("int").alias("seg_idx"),
             F.col("embedding").cast(vec).alias("embedding"),
             (F.col("end_s") - F.col("start_s")).cast("double").alias("duration"),
             F.col("spoken_lid_scores").cast(T.MapType(T.StringType(), T.FloatType())).alias("lid"),
-        ))).alias("segs"))
+        )), by_index).alias("segs"))
         grouped = grouped.select(
             "track_id",
             F.transform("segs", lambda s: s["embedding"]).alias("seg_embeddings"),

@@ -34,7 +34,9 @@ class ResidualBlock(nn.Module):
         layers = []
         channels = in_channels
         for i, k in enumerate(kernels):
-            layers.append(nn.Conv1d(channels, out_channels, k, padding="same"))
+            # "same" length; explicit padding (3 left, 4 right for k=8) avoids torch's copy for even kernels
+            layers.append(nn.ConstantPad1d(((k - 1) // 2, k // 2), 0.0))
+            layers.append(nn.Conv1d(channels, out_channels, k))
             layers.append(nn.BatchNorm1d(out_channels))
             if i < len(kernels) - 1:
                 layers.append(nn.ReLU())
