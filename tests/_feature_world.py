@@ -14,7 +14,7 @@ import pandas as pd
 from lid_spark import LANGUAGE_CLASSES
 
 DIMS = {"consumption": 8, "timbral": 8, "vocals": 12}
-NOISE = {"consumption": 1.1, "timbral": 1.6, "vocals": 1.3}
+NOISE = {"consumption": 0.8, "timbral": 1.3, "vocals": 1.0}
 
 
 def make_world(tracks_per_language: int = 30, tracks_per_artist: int = 3, seed: int = 0,
