@@ -185,3 +185,32 @@ def test_artifact_round_trip_predictions_and_checksum_refusal(tiny_data, tmp_pat
         LanguageClassifier.load(tmp_path / "m2")
     with pytest.raises(InputError, match="missing"):
         LanguageClassifier.load(tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_track_feature_frame_contract(spark, table_config):
+    from lid_spark.model.features import track_feature_frame
+    from lid_spark.tables import resolve_table, write_table
+    from tests._feature_world import SCHEMAS
+
+    lid = {"en": 0.7, "ot": 0.3}
+    segments = [("t1", 1, 2.0, 5.0, [1.0, 1.0], lid, "v"), ("t1", 0, 0.0, 1.0, [0.0, 0.0], lid, "v")]
+    timbral = [("t1", [0.5, 0.5, 0.5], "v"), ("t1", [0.5, 0.5, 0.5], "v"), ("t2", [0.1, 0.2, 0.3], "v")]
+    status = [("t1", "ok", None, 0.5, 2, 10.0, "v"), ("t2", "no_vocals", None, 0.0, 0, 10.0, "v")]
+    for rows, key, table in ((segments, "segments", "vocal_segments"), (timbral, "timbral", "timbral_features"),
+                             (status, "status", "audio_status")):
+        write_table(spark.createDataFrame(rows, SCHEMAS[key]), resolve_table(table_config, table))
+    wanted = spark.createDataFrame([("t1",), ("t2",), ("t3",), ("t3",)], "track_id string")
+    frame = track_feature_frame(spark, table_config, wanted)  # no consumption table yet
+    assert [(f.name, f.dataType.simpleString()) for f in frame.schema.fields] == [
+        ("track_id", "string"), ("consumption", "array<float>"), ("timbral", "array<float>"),
+        ("seg_embeddings", "array<array<float>>"), ("seg_durations", "array<double>"),
+        ("seg_spoken_lid", "array<map<string,float>>"), ("status", "string"), ("vocal_ratio", "double")]
+    rows = {r.track_id: r for r in frame.collect()}
+    assert sorted(rows) == ["t1", "t2", "t3"]
+    t1, t2, t3 = rows["t1"], rows["t2"], rows["t3"]
+    assert t1.consumption is None and t1.timbral == pytest.approx([0.5] * 3)
+    assert t1.seg_embeddings == [[0.0, 0.0], [1.0, 1.0]] and t1.seg_durations == [1.0, 3.0]  # by seg_idx
+    assert t1.seg_spoken_lid[0]["en"] == pytest.approx(0.7) and t1.status == "ok"
+    assert t2.seg_embeddings == [] and t2.seg_durations == [] and t2.status == "no_vocals"
+    assert t3.timbral is None and t3.seg_embeddings == [] and t3.status is None and t3.vocal_ratio is None
