@@ -1,0 +1,150 @@
+"""Ranking and annotation metrics of the paper (section 4.3, footnote 3).
+
+For each language the tracks are ranked by ``P(language | X)``: *AP* is the area under that
+ranking's precision-recall curve (the step-wise sum ``sum_n (R_n - R_{n-1}) P_n``, as scikit-learn's
+``average_precision_score``), *mAP* its macro average over languages. P, R and F1 are measured at a
+per-language acceptance threshold tuned for F1 on the validation set.
+
+Example
+-------
+>>> average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1])
+0.8333333333333333
+>>> best_f1_threshold([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1])
+0.7
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from lid_spark import TARGET_LANGUAGES
+from lid_spark.errors import ParameterError
+
+
+def _ranked(y_true, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Cumulative TP/FP at each distinct score (descending), the distinct scores, and #positives."""
+    y = np.asarray(y_true).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ParameterError(f"y_true and scores differ in length: {y.shape[0]} vs {s.shape[0]}")
+    if not np.all(np.isfinite(s)):
+        raise ParameterError("scores must be finite")
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last_of_run = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1] if len(s) else np.zeros(0, dtype=int)
+    tp = np.cumsum(y)[last_of_run]
+    fp = np.cumsum(~y)[last_of_run]
+    return tp, fp, s[last_of_run], int(y.sum())
+
+
+def average_precision(y_true, scores) -> float:
+    """Area under the precision-recall curve of ranking by ``scores``; NaN when there is no positive.
+
+    Parameters
+    ----------
+    y_true : binary labels (1 = the language)
+    scores : the language's posterior per item
+
+    Returns
+    -------
+    float in [0, 1], or NaN without positives
+    """
+    tp, fp, _, positives = _ranked(y_true, scores)
+    if positives == 0:
+        return float("nan")
+    precision = tp / (tp + fp)
+    recall = tp / positives
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def best_f1_threshold(y_true, scores, default: float = 0.5) -> float:
+    """The acceptance threshold (accept when score >= it) that maximises F1 on these items.
+
+    Among thresholds with equal F1 the highest wins. Without positives, ``default``.
+    """
+    tp, fp, thresholds, positives = _ranked(y_true, scores)
+    if positives == 0 or len(tp) == 0:
+        return float(default)
+    f1 = 2 * tp / (2 * tp + fp + (positives - tp))
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def precision_recall_f1(y_true, scores, threshold: float) -> tuple[float, float, float]:
+    """P, R and F1 of accepting items whose score >= threshold (0 where undefined)."""
+    y = np.asarray(y_true).astype(bool).ravel()
+    accepted = np.asarray(scores, dtype=np.float64).ravel() >= threshold
+    tp = float(np.sum(y & accepted))
+    precision = tp / accepted.sum() if accepted.sum() else 0.0
+    recall = tp / y.sum() if y.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def tune_thresholds(labels: Sequence[str], scores: np.ndarray, languages: Sequence[str]) -> dict[str, float]:
+    """Per-language thresholds maximising F1 on a validation set.
+
+    Parameters
+    ----------
+    labels : true language per item
+    scores : [items, len(languages)] posteriors
+    languages : the columns of ``scores``
+
+    Returns
+    -------
+    dict language -> threshold
+    """
+    labels = np.asarray(labels)
+    scores = np.asarray(scores)
+    return {lang: best_f1_threshold(labels == lang, scores[:, j]) for j, lang in enumerate(languages)}
+
+
+def language_metrics(labels: Sequence[str], scores: np.ndarray, languages: Sequence[str],
+                     thresholds: Mapping[str, float] | None = None,
+                     average_over: Sequence[str] = TARGET_LANGUAGES) -> dict[str, dict[str, float | None]]:
+    """The per-language row of Tables 1/2: P, R, F1 at ``thresholds`` and AP, plus their macro ``avg``.
+
+    Parameters
+    ----------
+    labels : true language per item
+    scores : [items, len(languages)] posteriors
+    languages : the columns of ``scores``
+    thresholds : language -> threshold; None: only ``ap`` is reported (Table 2)
+    average_over : languages whose metrics enter ``avg`` (the paper averages its 10 targets;
+        ``ot`` is reported but not averaged). Languages without test items are None and skipped.
+
+    Returns
+    -------
+    {language: {"precision", "recall", "f1", "ap"}, "avg": {...}} (only "ap" without thresholds)
+    """
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(labels), len(languages)):
+        raise ParameterError(f"scores must be [{len(labels)}, {len(languages)}], got {scores.shape}")
+    keys = ("precision", "recall", "f1", "ap") if thresholds is not None else ("ap",)
+    table: dict[str, dict[str, float | None]] = {}
+    for j, lang in enumerate(languages):
+        positives = labels == lang
+        if not positives.any():
+            table[lang] = {k: None for k in keys}
+            continue
+        row = {"ap": average_precision(positives, scores[:, j])}
+        if thresholds is not None:
+            p, r, f = precision_recall_f1(positives, scores[:, j], thresholds[lang])
+            row.update(precision=p, recall=r, f1=f)
+        table[lang] = {k: row[k] for k in keys}
+    averaged = [lang for lang in average_over if lang in table and table[lang]["ap"] is not None]
+    table["avg"] = {k: (float(np.mean([table[lang][k] for lang in averaged])) if averaged else None)
+                    for k in keys}
+    return table
+
+
+def confusion_matrix(labels: Sequence[str], predicted: Sequence[str], languages: Sequence[str]) -> np.ndarray:
+    """Counts [true language, predicted language] over ``languages`` (others ignored)."""
+    index = {lang: i for i, lang in enumerate(languages)}
+    matrix = np.zeros((len(languages), len(languages)), dtype=np.int64)
+    for truth, guess in zip(labels, predicted):
+        if truth in index and guess in index:
+            matrix[index[truth], index[guess]] += 1
+    return matrix

@@ -1,0 +1,162 @@
+"""The paper's tables as JSON and markdown, the calibration against the paper, and the quality checks.
+
+``table1.json``: ``{subset: {language: {"precision", "recall", "f1", "ap"}, "avg": {...}}}`` for the
+subsets timbral, vocals, consumption, audio, multimodal and spoken_lid_direct.
+``table2.json``: ``{variant: {language: {"ap"}, "avg": {"ap"}}}`` for baseline_Z, baseline_A, aug_Z,
+aug_Z+G, aug_A, aug_A+G. Languages without test tracks hold nulls. ``avg`` is the macro average
+over the ten target languages, as in the paper (``ot`` is reported, not averaged).
+
+Example
+-------
+>>> row = {"de": {"ap": 0.9}, "avg": {"ap": 0.9}}
+>>> print(table2_markdown({"aug_A": row}).splitlines()[2])
+| de | 0.900 |
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from lid_spark import LANGUAGE_CLASSES
+
+TABLE1_SUBSETS = ("timbral", "vocals", "consumption", "audio", "multimodal", "spoken_lid_direct")
+TABLE2_VARIANTS = ("baseline_Z", "baseline_A", "aug_Z", "aug_Z+G", "aug_A", "aug_A+G")
+# The paper's single-modality mAPs (Table 1) and the ranges the synthetic world is calibrated to.
+PAPER_MAP = {"timbral": 0.622, "vocals": 0.920, "consumption": 0.981, "audio": 0.949, "multimodal": 0.995,
+             "spoken_lid_direct": 0.610}
+CALIBRATION_RANGES = {"timbral": (0.60, 0.70), "vocals": (0.87, 0.93), "consumption": (0.96, 0.98)}
+_TITLES = {"timbral": "Timbral", "vocals": "Vocals", "consumption": "Consumption", "audio": "Audio",
+           "multimodal": "Multimodal", "spoken_lid_direct": "Spoken-LID direct"}
+
+
+def _fmt(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
+
+
+def _rows(table: Mapping) -> list[str]:
+    first = next(iter(table.values()))
+    return [lang for lang in LANGUAGE_CLASSES if lang in first] + ["avg"]
+
+
+def table1_markdown(table1: Mapping) -> str:
+    """Table 1 as markdown: one row per language, P/R/F/AP per subset."""
+    subsets = list(table1)
+    head = "| Language | " + " | ".join(f"{_TITLES.get(s, s)} {k}" for s in subsets for k in ("P", "R", "F", "AP")) + " |"
+    rule = "|---|" + "---:|" * (4 * len(subsets))
+    lines = [head, rule]
+    for lang in _rows(table1):
+        cells = [_fmt(table1[s][lang].get(k)) for s in subsets for k in ("precision", "recall", "f1", "ap")]
+        lines.append(f"| {'Avg.' if lang == 'avg' else lang} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table2_markdown(table2: Mapping) -> str:
+    """Table 2 as markdown: AP per language for each missing-consumption variant."""
+    variants = list(table2)
+    lines = ["| Language | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
+    for lang in _rows(table2):
+        lines.append(f"| {'Avg.' if lang == 'avg' else lang} | " + " | ".join(_fmt(table2[v][lang]["ap"]) for v in variants) + " |")
+    return "\n".join(lines)
+
+
+def _avg(table: Mapping, key: str):
+    value = table.get(key, {}).get("avg", {}).get("ap")
+    return None if value is None else float(value)
+
+
+def calibration(table1: Mapping) -> dict[str, dict]:
+    """Single-modality mAPs against the ranges the synthetic world should land in (the paper's)."""
+    out = {}
+    for subset, (low, high) in CALIBRATION_RANGES.items():
+        value = _avg(table1, subset)
+        out[subset] = {"map": value, "paper": PAPER_MAP[subset], "target": [low, high],
+                       "status": "n/a" if value is None else ("in range" if low <= value <= high
+                                                              else ("too easy" if value > high else "too hard"))}
+    return out
+
+
+def quality_checks(table1: Mapping, table2: Mapping) -> list[dict]:
+    """The issue's acceptance criteria and the paper's ordering, each with its values and a verdict."""
+    m = {s: _avg(table1, s) for s in TABLE1_SUBSETS}
+    augmented = {v: _avg(table2, v) for v in TABLE2_VARIANTS if v.startswith("aug_")}
+    best_aug = max((v for v in augmented if augmented[v] is not None), key=lambda v: augmented[v], default=None)
+    checks = []
+
+    def check(name: str, ok, detail: str):
+        checks.append({"check": name, "pass": None if ok is None else bool(ok), "detail": detail})
+
+    def known(*values):
+        return all(v is not None for v in values)
+
+    check("multimodal mAP >= 0.99", m["multimodal"] >= 0.99 if known(m["multimodal"]) else None,
+          f"multimodal {_fmt(m['multimodal'])}")
+    check("audio mAP >= 0.95", m["audio"] >= 0.95 if known(m["audio"]) else None, f"audio {_fmt(m['audio'])}")
+    aug = augmented.get(best_aug) if best_aug else None
+    check("augmented model without consumption within 0.01 of audio",
+          aug >= m["audio"] - 0.01 if known(aug, m["audio"]) else None,
+          f"{best_aug} {_fmt(aug)} vs audio {_fmt(m['audio'])}")
+    for better, worse in (("multimodal", "consumption"), ("audio", "vocals"), ("vocals", "timbral"),
+                          ("vocals", "spoken_lid_direct")):
+        check(f"{better} > {worse}", m[better] > m[worse] if known(m[better], m[worse]) else None,
+              f"{better} {_fmt(m[better])} vs {worse} {_fmt(m[worse])}")
+    return checks
+
+
+def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int], models: Mapping[str, str],
+                    figures: list[str]) -> str:
+    """The whole report page: data counts, Table 1, Table 2, calibration, checks, figures."""
+    cal = calibration(table1)
+    checks = quality_checks(table1, table2)
+    parts = ["# lid-spark evaluation", "",
+             "Test set: labelled tracks of the test artists that have every modality (consumption, timbral, "
+             "vocals), so that every column of Table 1 is measured on the same tracks. Thresholds for P/R/F1 "
+             "were tuned for F1 on the validation artists. Avg. is the macro average over the ten target "
+             "languages (as in the paper); `ot` is shown but not averaged.", "",
+             "## Data", "", "| count | value |", "|---|---:|"]
+    parts += [f"| {k} | {v} |" for k, v in counts.items()]
+    parts += ["", "## Table 1: feature subsets (P, R, F1 at tuned thresholds; AP)", "", table1_markdown(table1), "",
+              "## Table 2: multimodal model, consumption dropped from the test set (AP)", "",
+              table2_markdown(table2), "",
+              "## Calibration of the synthetic world against the paper", "",
+              "| subset | mAP here | paper | target range | status |", "|---|---:|---:|---|---|"]
+    for subset, c in cal.items():
+        parts.append(f"| {subset} | {_fmt(c['map'])} | {c['paper']:.3f} | {c['target'][0]:.2f}–{c['target'][1]:.2f}"
+                     f" | {c['status']} |")
+    parts += ["", "## Quality checks", "", "| check | result | values |", "|---|---|---|"]
+    for c in checks:
+        verdict = "n/a" if c["pass"] is None else ("pass" if c["pass"] else "FAIL")
+        parts.append(f"| {c['check']} | {verdict} | {c['detail']} |")
+    parts += ["", "## Models", "", "| model | version |", "|---|---|"]
+    parts += [f"| {name} | {version} |" for name, version in models.items()]
+    parts += ["", "## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
+    return "\n".join(parts) + "\n"
+
+
+def _clean(value):
+    if isinstance(value, Mapping):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    return value
+
+
+def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[str, int],
+                 models: Mapping[str, str], figures: list[str]) -> dict[str, Path]:
+    """Write table1.json, table2.json, calibration.json and report.md into ``report_dir``."""
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"table1": out / "table1.json", "table2": out / "table2.json",
+             "calibration": out / "calibration.json", "report": out / "report.md"}
+    paths["table1"].write_text(json.dumps(_clean(table1), indent=1), encoding="utf-8")
+    paths["table2"].write_text(json.dumps(_clean(table2), indent=1), encoding="utf-8")
+    paths["calibration"].write_text(json.dumps(_clean({"calibration": calibration(table1),
+                                                       "checks": quality_checks(table1, table2)}), indent=1),
+                                    encoding="utf-8")
+    paths["report"].write_text(report_markdown(table1, table2, counts, models, figures), encoding="utf-8")
+    return paths

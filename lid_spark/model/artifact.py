@@ -1,0 +1,243 @@
+"""A trained language classifier: the network plus everything needed to use it, saved and loaded safely.
+
+An artifact directory holds three files:
+
+- ``weights.pt``: the network's ``state_dict`` (``torch.save``), loaded with ``weights_only=True`` so a
+  tampered file cannot run code;
+- ``meta.json``: languages, thresholds, feature subset, input layout and sizes, fallback vectors,
+  input normalisation, model_version, training settings and metrics;
+- ``SHA256SUMS``: checksums of the two; :meth:`LanguageClassifier.load` refuses a directory whose
+  files do not match them.
+
+Example
+-------
+>>> clf = LanguageClassifier.load("lid-spark-out/models/multimodal")   # doctest: +SKIP
+>>> clf.predict_tracks(frame_rows)[["track_id", "language", "confidence"]]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lid_spark import LANGUAGE_CLASSES
+from lid_spark.errors import InputError, ParameterError
+from lid_spark.model.features import (InputBatch, InputLayout, ModalityStats, available_modalities, fan_out,
+                                      song_scores)
+from lid_spark.model.resnet1d import ResNet1D
+
+WEIGHTS_FILE = "weights.pt"
+META_FILE = "meta.json"
+CHECKSUM_FILE = "SHA256SUMS"
+FORMAT_VERSION = 1
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cpu`` / ``cuda`` / ``cuda:N`` as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} asked for but no CUDA device is available (use auto or cpu)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ParameterError(f"device must be auto, cpu or cuda[:N], got {device!r}")
+    return torch.device(device)
+
+
+@dataclass
+class LanguageClassifier:
+    """A 1D-ResNet over one feature subset, with its input layout, fallbacks and thresholds.
+
+    Attributes
+    ----------
+    net : the ResNet1D
+    subset : feature subset name (``multimodal``, ``audio``, ...)
+    layout : InputLayout (modalities, sizes)
+    stats : training mean/std per modality (``A`` fallback, noise scale)
+    fallback : modality -> ``Z``/``A``: what a missing modality takes at inference
+    input_mean, input_std : normalisation of the concatenated vector (fitted on training rows)
+    languages : output classes, in order
+    thresholds : language -> acceptance threshold tuned for F1 on validation
+    model_version : identifies the weights (written into language_tags)
+    second_language_min : default minimum score of a reported second language
+    settings, metrics : how it was trained and how it did (for the record)
+    """
+
+    net: ResNet1D
+    subset: str
+    layout: InputLayout
+    stats: dict[str, ModalityStats]
+    fallback: dict[str, str]
+    input_mean: np.ndarray
+    input_std: np.ndarray
+    languages: tuple[str, ...] = LANGUAGE_CLASSES
+    thresholds: dict[str, float] = field(default_factory=dict)
+    model_version: str = ""
+    second_language_min: float = 0.25
+    settings: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    inference_batch: int = 2048
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def normalise(self, inputs: np.ndarray) -> np.ndarray:
+        return ((inputs - self.input_mean) / self.input_std).astype(np.float32)
+
+    def _forward_rows(self, inputs: np.ndarray, hidden: bool = False) -> np.ndarray:
+        self.net.eval()
+        out = []
+        with torch.no_grad():
+            x_all = self.normalise(inputs)
+            for start in range(0, len(x_all), self.inference_batch):
+                x = torch.from_numpy(x_all[start:start + self.inference_batch]).to(self.device)
+                y = self.net.hidden(x) if hidden else self.net.predict_proba(x)
+                out.append(y.cpu().numpy().astype(np.float64))
+        width = 2 * self.net.channels if hidden else len(self.languages)
+        return np.concatenate(out) if out else np.zeros((0, width))
+
+    def fan_out(self, pdf: pd.DataFrame, drop: Iterable[str] = (),
+                fallback: Mapping[str, str] | None = None) -> InputBatch:
+        """The model's input rows for ``pdf`` (missing or dropped modalities at their fallback)."""
+        chosen = dict(self.fallback)
+        chosen.update(fallback or {})
+        return fan_out(pdf, self.layout, self.stats, chosen, drop=[m for m in drop if m in self.layout.modalities])
+
+    def score_tracks(self, pdf: pd.DataFrame, drop: Iterable[str] = (),
+                     fallback: Mapping[str, str] | None = None) -> np.ndarray:
+        """Song-level posteriors [tracks, languages]: duration-weighted sum of segment posteriors.
+
+        ``drop`` treats modalities as missing for every track; ``fallback`` overrides the inference
+        fallback per modality (Table 2's baselines use ``{"consumption": "Z"}`` and ``"A"``).
+        """
+        batch = self.fan_out(pdf, drop, fallback)
+        return song_scores(self._forward_rows(batch.inputs), batch, len(pdf))
+
+    def hidden_tracks(self, pdf: pd.DataFrame) -> np.ndarray:
+        """The last hidden layer per track (duration-weighted over segments): Figure 2 (b)/(d)."""
+        batch = self.fan_out(pdf)
+        return song_scores(self._forward_rows(batch.inputs, hidden=True), batch, len(pdf))
+
+    def predict_tracks(self, pdf: pd.DataFrame, second_language_min: float | None = None) -> pd.DataFrame:
+        """Tag rows of the track feature frame.
+
+        Parameters
+        ----------
+        pdf : pandas rows with the columns of :func:`lid_spark.model.features.track_feature_frame`
+            (track_id, consumption, timbral, seg_embeddings, seg_durations; others ignored)
+        second_language_min : report the second-best language when its score is at least this
+            (default: the value saved with the model, from ``tagging.second_language_min``)
+
+        Returns
+        -------
+        DataFrame with one row per input row: track_id, scores (dict language -> probability over
+        ``languages``), language (argmax), confidence (its probability), above_threshold (confidence
+        >= that language's tuned threshold), second_language (or None), modalities (list of the
+        modalities actually present: 'consumption', 'timbral', 'vocals').
+        """
+        if "track_id" not in pdf.columns:
+            raise InputError(f"predict_tracks needs a track_id column; got {list(pdf.columns)}")
+        minimum = self.second_language_min if second_language_min is None else float(second_language_min)
+        scores = self.score_tracks(pdf)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        records = []
+        for i, row in enumerate(pdf.to_dict("records")):
+            best, second = order[i, 0], order[i, 1]
+            language = self.languages[best]
+            confidence = float(scores[i, best])
+            records.append({
+                "track_id": row["track_id"],
+                "scores": {lang: float(scores[i, j]) for j, lang in enumerate(self.languages)},
+                "language": language,
+                "confidence": confidence,
+                "above_threshold": bool(confidence >= self.thresholds.get(language, 0.5)),
+                "second_language": self.languages[second] if scores[i, second] >= minimum else None,
+                "modalities": available_modalities(row, self.layout),
+            })
+        return pd.DataFrame.from_records(records, columns=[
+            "track_id", "scores", "language", "confidence", "above_threshold", "second_language", "modalities"])
+
+    # ------------------------------------------------------------------ persistence
+
+    def meta(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "model_version": self.model_version,
+            "subset": self.subset,
+            "languages": list(self.languages),
+            "thresholds": {k: float(v) for k, v in self.thresholds.items()},
+            "layout": self.layout.to_json(),
+            "channels": self.net.channels,
+            "position_channel": self.net.position_channel,
+            "fallback": dict(self.fallback),
+            "fallback_vectors": {m: {"A": self.stats[m].mean.tolist(), "Z": [0.0] * self.layout.dims[m]}
+                                 for m in self.layout.modalities},
+            "modality_std": {m: self.stats[m].std.tolist() for m in self.layout.modalities},
+            "input_mean": self.input_mean.tolist(),
+            "input_std": self.input_std.tolist(),
+            "second_language_min": self.second_language_min,
+            "settings": self.settings,
+            "metrics": self.metrics,
+        }
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write weights, meta and checksums to ``directory`` (created; existing files replaced)."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        torch.save(state, out / WEIGHTS_FILE)
+        with open(out / META_FILE, "w", encoding="utf-8") as f:
+            json.dump(self.meta(), f, indent=1, sort_keys=True)
+        sums = {name: _sha256(out / name) for name in (WEIGHTS_FILE, META_FILE)}
+        (out / CHECKSUM_FILE).write_text("".join(f"{h}  {n}\n" for n, h in sums.items()), encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, device: str = "cpu") -> "LanguageClassifier":
+        """Read an artifact directory; InputError when a file is missing or fails its checksum."""
+        src = Path(directory)
+        for name in (WEIGHTS_FILE, META_FILE, CHECKSUM_FILE):
+            if not (src / name).is_file():
+                raise InputError(f"{src} is not a classifier artifact: {name} is missing")
+        expected = {}
+        for line in (src / CHECKSUM_FILE).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                digest, name = line.split(None, 1)
+                expected[name.strip()] = digest
+        for name in (WEIGHTS_FILE, META_FILE):
+            if expected.get(name) != _sha256(src / name):
+                raise InputError(f"{src / name} does not match its checksum in {CHECKSUM_FILE}: "
+                                 "the artifact was modified or is incomplete; retrain or copy it again")
+        meta = json.loads((src / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise InputError(f"{src}: artifact format {meta.get('format_version')} is not {FORMAT_VERSION}")
+        layout = InputLayout.from_json(meta["layout"])
+        net = ResNet1D(len(meta["languages"]), int(meta["channels"]), bool(meta["position_channel"]))
+        state = torch.load(src / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+        net.to(resolve_device(device)).eval()
+        stats = {m: ModalityStats(np.asarray(meta["fallback_vectors"][m]["A"], dtype=np.float32),
+                                  np.asarray(meta["modality_std"][m], dtype=np.float32))
+                 for m in layout.modalities}
+        return cls(net=net, subset=meta["subset"], layout=layout, stats=stats, fallback=meta["fallback"],
+                   input_mean=np.asarray(meta["input_mean"], dtype=np.float32),
+                   input_std=np.asarray(meta["input_std"], dtype=np.float32),
+                   languages=tuple(meta["languages"]), thresholds=meta["thresholds"],
+                   model_version=meta["model_version"], second_language_min=float(meta["second_language_min"]),
+                   settings=meta["settings"], metrics=meta["metrics"])

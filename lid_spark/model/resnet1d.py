@@ -1,0 +1,102 @@
+"""The 1D-ResNet of the paper (Wang, Yan & Oates 2017, "Time series classification from scratch").
+
+Three residual blocks, each three conv1d layers (kernels 8, 5, 3) with batch norm and ReLU plus a
+shortcut (1x1 conv + batch norm where the channel count changes), then global average pooling and
+a linear layer. The concatenated feature vector is read as a 1-channel sequence. ``forward``
+returns logits; the softmax of the paper is applied by the caller (``predict_proba``) and, in
+training, inside the cross-entropy loss.
+
+The module knows nothing of where its weights come from (see :mod:`lid_spark.model.artifact`).
+
+Example
+-------
+>>> import torch
+>>> net = ResNet1D(n_classes=11, channels=8)
+>>> net.eval()(torch.zeros(4, 100)).shape
+torch.Size([4, 11])
+>>> net.hidden(torch.zeros(4, 100)).shape
+torch.Size([4, 16])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lid_spark.errors import ParameterError
+
+
+class ResidualBlock(nn.Module):
+    """conv(8)-BN-ReLU, conv(5)-BN-ReLU, conv(3)-BN, + shortcut, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernels: tuple[int, ...] = (8, 5, 3)):
+        super().__init__()
+        layers = []
+        channels = in_channels
+        for i, k in enumerate(kernels):
+            # "same" length; explicit padding (3 left, 4 right for k=8) avoids torch's copy for even kernels
+            layers.append(nn.ConstantPad1d(((k - 1) // 2, k // 2), 0.0))
+            layers.append(nn.Conv1d(channels, out_channels, k))
+            layers.append(nn.BatchNorm1d(out_channels))
+            if i < len(kernels) - 1:
+                layers.append(nn.ReLU())
+            channels = out_channels
+        self.body = nn.Sequential(*layers)
+        if in_channels == out_channels:
+            self.shortcut = nn.BatchNorm1d(out_channels)
+        else:
+            self.shortcut = nn.Sequential(nn.Conv1d(in_channels, out_channels, 1), nn.BatchNorm1d(out_channels))
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNet1D(nn.Module):
+    """1D-ResNet classifier over a feature vector.
+
+    Parameters
+    ----------
+    n_classes : number of output classes
+    channels : width of the first block; the second and third have twice as many (Wang et al.
+        use 64/128/128)
+    """
+
+    def __init__(self, n_classes: int, channels: int = 16, position_channel: bool = False):
+        super().__init__()
+        if n_classes < 2:
+            raise ParameterError(f"n_classes must be >= 2, got {n_classes}")
+        if channels < 1:
+            raise ParameterError(f"classifier.channels must be >= 1, got {channels}")
+        self.n_classes = n_classes
+        self.channels = channels
+        self.position_channel = position_channel
+        self.blocks = nn.Sequential(
+            ResidualBlock(2 if position_channel else 1, channels),
+            ResidualBlock(channels, 2 * channels),
+            ResidualBlock(2 * channels, 2 * channels),
+        )
+        self.head = nn.Linear(2 * channels, n_classes)
+
+    def _as_sequence(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ParameterError(f"input must be [batch, length] or [batch, 1, length], got {tuple(x.shape)}")
+        if self.position_channel:
+            ramp = torch.linspace(-1.0, 1.0, x.shape[2], device=x.device, dtype=x.dtype)
+            x = torch.cat([x, ramp.expand(x.shape[0], 1, -1)], dim=1)
+        return x
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer: globally average-pooled block output, [batch, 2 * channels]."""
+        return self.blocks(self._as_sequence(x)).mean(dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [batch, n_classes]."""
+        return self.head(self.hidden(x))
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax posteriors (eval mode must be set by the caller)."""
+        return torch.softmax(self.forward(x), dim=1)

@@ -1,0 +1,143 @@
+"""Evaluation: AP against scikit-learn, thresholds, table formats, plots, and the jobs end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from lid_spark import LANGUAGE_CLASSES, TARGET_LANGUAGES
+from lid_spark.evaluation.metrics import (average_precision, best_f1_threshold, confusion_matrix, language_metrics,
+                                          precision_recall_f1)
+from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
+from lid_spark.evaluation.report import (TABLE1_SUBSETS, TABLE2_VARIANTS, calibration, quality_checks,
+                                         write_report)
+from tests._feature_world import SCHEMAS, make_world
+
+
+def test_average_precision_matches_sklearn_on_hand_example_with_ties():
+    y = [1, 0, 1, 1, 0, 0, 1, 0]
+    s = [0.9, 0.9, 0.8, 0.4, 0.4, 0.3, 0.2, 0.1]
+    assert average_precision(y, s) == pytest.approx(average_precision_score(y, s))
+    # By hand without ties: ranks 1 (P=1), 3 (P=2/3) -> (1 + 2/3) / 2.
+    assert average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]) == pytest.approx(5 / 6)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.random(200), 2)
+    assert average_precision(y, s) == pytest.approx(average_precision_score(y, s))
+    assert np.isnan(average_precision([0, 0], [0.1, 0.2]))
+
+
+def test_best_f1_threshold_maximises_f1_on_hand_example():
+    y = np.array([1, 1, 0, 1, 0, 0, 1, 0])
+    s = np.array([0.95, 0.9, 0.85, 0.7, 0.6, 0.5, 0.3, 0.1])
+    tau = best_f1_threshold(y, s)
+    # Accepting the top 4 (tp 3, fp 1, fn 1) gives F1 0.75; no other cut does better.
+    assert tau == pytest.approx(0.7)
+    best = max(precision_recall_f1(y, s, t)[2] for t in s)
+    assert precision_recall_f1(y, s, tau)[2] == pytest.approx(best) == pytest.approx(0.75)
+
+
+def test_language_metrics_shape_avg_and_missing_language():
+    languages = ("de", "en", "ot")
+    labels = np.array(["de", "de", "en", "ot"])
+    scores = np.array([[0.8, 0.1, 0.1], [0.3, 0.6, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    table = language_metrics(labels, scores, languages, {"de": 0.5, "en": 0.5, "ot": 0.5},
+                             average_over=("de", "en", "fr"))
+    assert set(table) == {"de", "en", "ot", "avg"}
+    assert table["de"]["recall"] == pytest.approx(0.5) and table["de"]["precision"] == pytest.approx(1.0)
+    assert table["avg"]["ap"] == pytest.approx((table["de"]["ap"] + table["en"]["ap"]) / 2)
+    only_ap = language_metrics(labels[:2], scores[:2], languages)
+    assert only_ap["en"] == {"ap": None} and set(only_ap["avg"]) == {"ap"}
+    assert confusion_matrix(labels, ["de", "en", "en", "de"], languages).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+
+
+def _table(keys, value):
+    return {lang: {k: value for k in keys} for lang in LANGUAGE_CLASSES} | {"avg": {k: value for k in keys}}
+
+
+def test_report_files_have_exactly_the_issue_format(tmp_path):
+    table1 = {s: _table(("precision", "recall", "f1", "ap"), 0.9) for s in TABLE1_SUBSETS}
+    table1["multimodal"]["avg"]["ap"] = 0.995
+    table2 = {v: _table(("ap",), 0.8) for v in TABLE2_VARIANTS}
+    table2["aug_A"]["ot"] = {"ap": None}  # a language without test tracks
+    paths = write_report(tmp_path, table1, table2, {"labelled_tracks": 10}, {"multimodal": "lid-v1-x"}, [])
+    t1 = json.loads(paths["table1"].read_text())
+    assert list(t1) == list(TABLE1_SUBSETS)
+    for subset in t1.values():
+        assert list(subset) == list(LANGUAGE_CLASSES) + ["avg"]
+        assert all(set(row) == {"precision", "recall", "f1", "ap"} for row in subset.values())
+    t2 = json.loads(paths["table2"].read_text())
+    assert list(t2) == ["baseline_Z", "baseline_A", "aug_Z", "aug_Z+G", "aug_A", "aug_A+G"]
+    assert all(set(row) == {"ap"} for variant in t2.values() for row in variant.values())
+    assert t2["aug_A"]["ot"]["ap"] is None
+    md = paths["report"].read_text()
+    assert "## Table 1" in md and "| Avg. |" in md and "Multimodal AP" in md
+    cal = calibration(table1)
+    assert cal["timbral"]["status"] == "too easy" and cal["vocals"]["status"] == "in range"
+    checks = {c["check"]: c["pass"] for c in quality_checks(table1, table2)}
+    assert checks["multimodal mAP >= 0.99"] is True and checks["audio mAP >= 0.95"] is False
+    assert checks["vocals > timbral"] is False  # equal is not better
+
+
+def test_plots_are_written(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = np.array(["de", "en", "ot"] * 10)
+    scores = rng.dirichlet(np.ones(3), 30)
+    pr = plot_pr_curves(labels, scores, ["de", "en", "ot"], tmp_path / "pr.png")
+    cm = plot_confusion(np.array([[3, 1, 0], [0, 4, 1], [1, 0, 5]]), ["de", "en", "ot"], tmp_path / "cm.png")
+    ts = plot_tsne_panels([("a", rng.normal(size=(30, 5))), ("b", rng.normal(size=(30, 3)))], labels,
+                          ["de", "en", "ot"], tmp_path / "tsne.png", perplexity=5)
+    for path in (pr, cm, ts):
+        assert path.stat().st_size > 5000 and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def _write_world(spark, cfg, world, tmp_path):
+    from lid_spark.tables import resolve_table, write_table
+
+    for key, table in (("consumption", "consumption_embeddings"), ("timbral", "timbral_features"),
+                       ("segments", "vocal_segments"), ("status", "audio_status")):
+        write_table(spark.createDataFrame(world[key], SCHEMAS[key]), resolve_table(cfg, table))
+    for key in ("tracks", "labels"):
+        spark.createDataFrame(world[key], SCHEMAS[key]).write.format("delta").save(str(tmp_path / key))
+    return cfg.with_overrides([f"inputs.tracks={tmp_path / 'tracks'}", f"inputs.labels={tmp_path / 'labels'}"])
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path):
+    import jobs.evaluate
+    import jobs.train_classifier
+    from lid_spark.model.artifact import LanguageClassifier
+
+    world = make_world(tracks_per_language=24, seed=3)
+    cfg = _write_world(spark, table_config, world, tmp_path)
+    settings = [f"inputs.{k}={v}" for k, v in cfg.to_dict()["inputs"].items() if v] + [
+        f"tables.location={cfg.tables.location}", f"output.report_dir={cfg.output.report_dir}",
+        f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.num_threads=1",
+        "classifier.epochs=25", "classifier.learning_rate=0.003", "classifier.segments_per_track=2",
+        "evaluation.subsets=[timbral, vocals, consumption, multimodal]"]
+    assert jobs.train_classifier.main(settings) == 0
+    weights = tmp_path / "models" / "multimodal" / "weights.pt"
+    multimodal = LanguageClassifier.load(weights.parent)
+    assert multimodal.layout.modalities == ("consumption", "timbral", "vocals")
+    trained_at = weights.stat().st_mtime_ns
+
+    assert jobs.evaluate.main(settings) == 0
+    assert weights.stat().st_mtime_ns == trained_at, "evaluate retrained a model it could reuse"
+    report = tmp_path / "report"
+    table1 = json.loads((report / "table1.json").read_text())
+    table2 = json.loads((report / "table2.json").read_text())
+    assert list(table1) == ["timbral", "vocals", "consumption", "multimodal", "spoken_lid_direct"]
+    assert list(table2) == list(TABLE2_VARIANTS)
+    maps = {s: table1[s]["avg"]["ap"] for s in table1}
+    for single in ("timbral", "vocals", "consumption"):
+        assert maps["multimodal"] > maps[single], maps
+    assert maps["vocals"] > maps["spoken_lid_direct"], maps
+    augmented = max(table2[v]["avg"]["ap"] for v in ("aug_Z", "aug_Z+G", "aug_A", "aug_A+G"))
+    assert augmented > max(table2["baseline_Z"]["avg"]["ap"], table2["baseline_A"]["avg"]["ap"]), table2
+    assert all(lang in table1["multimodal"] for lang in TARGET_LANGUAGES)
+    for name in ("report.md", "calibration.json", "figure2_tsne.png", "pr_multimodal.png", "confusion_multimodal.png"):
+        assert (report / name).is_file(), name
+    assert list((tmp_path / "mlruns").rglob("table1.json")), "evaluation run not logged to MLflow"
