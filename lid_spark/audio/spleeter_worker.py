@@ -152,6 +152,7 @@ class PersistentPredictor:
         from spleeter.separator import create_estimator
         from spleeter.utils.configuration import load_configuration
 
+        tf.get_logger().setLevel("ERROR")  # keep the driver's stderr tail for real errors, not deprecations
         self.params = load_configuration(params_descriptor)
         self._tf = tf
         self._estimator = create_estimator(self.params, False)
