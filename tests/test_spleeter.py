@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from lid_spark.audio.separation import make_separator, sdr, separator_from_config
-from lid_spark.audio.spleeter_backend import STATUS_SEPARATION_FAILED, SpleeterSeparator
+from lid_spark.audio.spleeter_backend import STATUS_SEPARATION_FAILED, SpleeterSeparator, SpleeterUnavailable
 from lid_spark.audio.spleeter_env import build_spleeter_env
 from lid_spark.audio.spleeter_training import sung_stems
 from lid_spark.errors import ParameterError
@@ -124,6 +125,18 @@ def test_missing_model_directory_is_an_error_before_any_download(spleeter_python
         make_separator("spleeter", env_python=spleeter_python, params=str(tmp_path / "nope.json"))
 
 
+def test_environment_without_spleeter_stops_with_its_import_error(tmp_path):
+    # The main environment's python has numpy but no TensorFlow/Spleeter: the worker reports that at start.
+    model = tmp_path / "models" / "2stems"
+    model.mkdir(parents=True)
+    (model / ".probe").write_text("OK")
+    (model / "checkpoint").write_text('model_checkpoint_path: "model"')
+    with SpleeterSeparator(env_python=sys.executable, model_path=tmp_path / "models") as separator:
+        with pytest.raises(SpleeterUnavailable, match="could not load spleeter:2stems .*No module named"):
+            separator.separate(np.zeros(SR, np.float32), SR)
+        assert separator.pid is None
+
+
 @pytest.mark.slow
 def test_spark_job_separates_through_one_spleeter_process(spark, world, tiny_model):
     settings = dict(tiny_model)
@@ -166,9 +179,9 @@ def test_process_killed_mid_batch_fails_one_track_and_restarts(spark, world, tin
 
 
 @pytest.mark.slow
-def test_restarts_exhausted_stop_the_job_cleanly(spark, world, tiny_model):
-    settings = dict(tiny_model, max_restarts=0)
-    tracks = tracks_frame(spark, world)
-    victim = sorted(world[1])[1]
-    with pytest.raises(Exception, match="SpleeterUnavailable"):
-        tracks.mapInPandas(separate_partition(settings, frozenset({victim})), SCHEMA).collect()
+def test_hung_process_with_no_restarts_left_stops_the_job_cleanly(spark, world, tiny_model):
+    # No track can be separated within 1 ms: the process counts as hung, and with no restarts allowed
+    # the task fails with SpleeterUnavailable instead of marking every track failed.
+    settings = dict(tiny_model, max_restarts=0, timeout_s=0.001)
+    with pytest.raises(Exception, match=r"SpleeterUnavailable: no answer from Spleeter process \d+ within"):
+        tracks_frame(spark, world).mapInPandas(separate_partition(settings), SCHEMA).collect()

@@ -268,8 +268,10 @@ class SpleeterSeparator(Separator):
         threading.Thread(target=_drain, args=(self._process.stderr, self._stderr), daemon=True).start()
         try:
             header, _ = self._read_frame(self.startup_timeout_s)
-        except SeparationFailed as e:
-            raise self._give_up_or_fail(f"Spleeter process did not start: {e}") from None
+        except (SeparationFailed, SpleeterUnavailable) as e:
+            # A process that cannot start is a broken environment, not a bad track: stop, don't mark tracks.
+            raise SpleeterUnavailable(f"Spleeter process did not start ({e}). Check the environment "
+                                      f"{self.python} (rebuild: `{BUILD_COMMAND}`)") from None
         if not header.get("ready"):
             self._discard_process()
             raise SpleeterUnavailable(f"Spleeter could not load {self.params} from {self.model_dir}: "
@@ -286,19 +288,20 @@ class SpleeterSeparator(Separator):
     def _read_frame(self, timeout_s: float) -> tuple[dict, bytes]:
         deadline = time.monotonic() + timeout_s
         stream = self._process.stdout
-        prefix = self._read_exact(stream, _HEADER_BYTES, deadline)
-        header = json.loads(self._read_exact(stream, int.from_bytes(prefix, "little"), deadline))
+        prefix = self._read_exact(stream, _HEADER_BYTES, deadline, timeout_s)
+        header = json.loads(self._read_exact(stream, int.from_bytes(prefix, "little"), deadline, timeout_s))
         n_bytes = int(header.get("n_bytes", 0))
-        return header, self._read_exact(stream, n_bytes, deadline) if n_bytes else b""
+        return header, self._read_exact(stream, n_bytes, deadline, timeout_s) if n_bytes else b""
 
-    def _read_exact(self, stream, n: int, deadline: float) -> bytes:
+    def _read_exact(self, stream, n: int, deadline: float, timeout_s: float) -> bytes:
         chunks, got = [], 0
         with selectors.DefaultSelector() as selector:
             selector.register(stream, selectors.EVENT_READ)
             while got < n:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
-                    raise self._give_up_or_fail(f"no answer from Spleeter within the timeout; process killed")
+                    raise self._give_up_or_fail(f"no answer from Spleeter process {self._process.pid} within "
+                                                f"{timeout_s:g} s (hung; killed)")
                 chunk = os.read(stream.fileno(), min(n - got, 1 << 20))
                 if not chunk:
                     code = self._process.wait()

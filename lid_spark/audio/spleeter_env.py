@@ -7,7 +7,7 @@ returns at once; changed requirements are installed over the existing environmen
 
 Example
 -------
->>> build_spleeter_env(python="/nonexistent/python3.11")
+>>> build_spleeter_env("/nonexistent/env", python="/nonexistent/python3.11")
 Traceback (most recent call last):
 ...
 lid_spark.errors.ParameterError: spleeter_env: no Python interpreter /nonexistent/python3.11 ...
