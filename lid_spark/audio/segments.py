@@ -2,7 +2,10 @@
 
 A frame is *voiced* when its RMS level is within ``top_db`` of the loudest frame of the track and
 above an absolute floor ``floor_db`` (dBFS), so a quiet instrumental residue is not called singing
-just because nothing louder is there. Voiced runs shorter than ``min_seconds`` are dropped, longer
+just because nothing louder is there, and (given the mixture) when the vocals hold a share of the
+frame's level of at least ``min_share_db``, so the separator's leftovers of the accompaniment are
+not called singing either. Silences shorter than ``min_silence_seconds`` (between words)
+do not split a run. Voiced runs shorter than ``min_seconds`` are dropped, longer
 than ``max_seconds`` are split into pieces of ``max_seconds``; each segment's length is cut down to
 a multiple of ``length_step_seconds`` so segments batch for the embedder in groups of exactly equal
 length (padding changes ECAPA embeddings). When a track has more than ``max_per_track`` segments,
@@ -44,7 +47,8 @@ class VocalSegments:
 
 
 def voiced_intervals(wave: np.ndarray, sr: int, top_db: float = 30.0, floor_db: float | None = -55.0,
-                     frame_seconds: float = 0.064) -> np.ndarray:
+                     min_silence_seconds: float = 0.0, mixture: np.ndarray | None = None,
+                     min_share_db: float | None = None, frame_seconds: float = 0.064) -> np.ndarray:
     """Runs of voiced frames as (n, 2) [start, end) sample indices.
 
     Parameters
@@ -58,6 +62,13 @@ def voiced_intervals(wave: np.ndarray, sr: int, top_db: float = 30.0, floor_db: 
         (as ``librosa.effects.split``).
     floor_db : float or None
         Frames below this absolute RMS level in dBFS are silence; None disables the floor.
+    min_silence_seconds : float
+        Silences shorter than this (the gaps between words) do not end a run.
+    mixture : np.ndarray or None
+        The mixture ``wave`` was separated from (same length), for ``min_share_db``.
+    min_share_db : float or None
+        Frames where the vocals are more than this many dB below the mixture are silence: a
+        separator's residue of the accompaniment is not singing. None disables the test.
     frame_seconds : float
         Analysis frame length (hop is half of it).
 
@@ -74,14 +85,27 @@ def voiced_intervals(wave: np.ndarray, sr: int, top_db: float = 30.0, floor_db: 
         return np.zeros((0, 2), dtype=np.int64)
     import librosa
 
-    rms = librosa.feature.rms(y=wave, frame_length=frame, hop_length=hop, center=True)[0]
-    level = librosa.amplitude_to_db(rms, ref=1.0, amin=1e-10, top_db=None)
+    def frame_db(x):
+        rms = librosa.feature.rms(y=x, frame_length=frame, hop_length=hop, center=True)[0]
+        return librosa.amplitude_to_db(rms, ref=1.0, amin=1e-10, top_db=None)
+
+    level = frame_db(wave)
     threshold = level.max() - top_db
     if floor_db is not None:
         threshold = max(threshold, floor_db)
     voiced = level > threshold
+    if min_share_db is not None:
+        if mixture is None or len(mixture) != len(wave):
+            raise ParameterError("min_share_db needs the mixture, of the same length as the vocals")
+        voiced &= level - frame_db(np.asarray(mixture, dtype=np.float32)) >= min_share_db
     edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]])))
     starts, ends = edges[0::2], edges[1::2]
+    if min_silence_seconds < 0:
+        raise ParameterError(f"audio.segments.min_silence_seconds must be >= 0, got {min_silence_seconds}")
+    if len(starts) > 1 and min_silence_seconds > 0:
+        keep = (starts[1:] - ends[:-1]) * hop >= min_silence_seconds * sr  # gaps long enough to split at
+        starts = np.concatenate([starts[:1], starts[1:][keep]])
+        ends = np.concatenate([ends[:-1][keep], ends[-1:]])
     intervals = np.stack([starts * hop, np.minimum(ends * hop, len(wave))], axis=1).astype(np.int64)
     return intervals[intervals[:, 1] > intervals[:, 0]]
 
@@ -142,7 +166,8 @@ def spread_evenly(n: int, k: int) -> np.ndarray:
 
 def vocal_segments(vocals: np.ndarray, sr: int, top_db: float = 30.0, min_seconds: float = 1.0,
                    max_seconds: float = 4.0, max_per_track: int = 8, floor_db: float | None = -55.0,
-                   length_step_seconds: float = 0.0) -> VocalSegments:
+                   length_step_seconds: float = 0.0, min_silence_seconds: float = 0.0,
+                   mixture: np.ndarray | None = None, min_share_db: float | None = None) -> VocalSegments:
     """Vocal segments of a track from its separated vocals (see the module doc for the rules).
 
     Returns
@@ -152,7 +177,8 @@ def vocal_segments(vocals: np.ndarray, sr: int, top_db: float = 30.0, min_second
         frames, before the length rules) / track seconds.
     """
     vocals = np.asarray(vocals, dtype=np.float32)
-    voiced = voiced_intervals(vocals, sr, top_db=top_db, floor_db=floor_db)
+    voiced = voiced_intervals(vocals, sr, top_db=top_db, floor_db=floor_db, min_silence_seconds=min_silence_seconds,
+                              mixture=mixture, min_share_db=min_share_db)
     voiced_samples = int((voiced[:, 1] - voiced[:, 0]).sum()) if len(voiced) else 0
     pieces = split_intervals(voiced, sr, min_seconds, max_seconds, length_step_seconds)
     pieces = pieces[spread_evenly(len(pieces), max_per_track)] if len(pieces) else pieces
@@ -160,9 +186,11 @@ def vocal_segments(vocals: np.ndarray, sr: int, top_db: float = 30.0, min_second
     return VocalSegments(pieces, float(ratio), voiced_samples / sr)
 
 
-def segments_from_config(vocals: np.ndarray, sr: int, cfg) -> VocalSegments:
+def segments_from_config(vocals: np.ndarray, sr: int, cfg, mixture: np.ndarray | None = None) -> VocalSegments:
     """:func:`vocal_segments` with the parameters under ``audio.segments`` of a Config."""
     conf = cfg.audio.segments
     return vocal_segments(vocals, sr, top_db=conf.top_db, min_seconds=conf.min_seconds,
                           max_seconds=conf.max_seconds, max_per_track=conf.max_per_track,
-                          floor_db=conf.floor_db, length_step_seconds=conf.length_step_seconds)
+                          floor_db=conf.floor_db, length_step_seconds=conf.length_step_seconds,
+                          min_silence_seconds=conf.min_silence_seconds, mixture=mixture,
+                          min_share_db=conf.min_share_db if mixture is not None else None)

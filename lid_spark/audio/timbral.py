@@ -93,6 +93,38 @@ def with_deltas(features: np.ndarray) -> np.ndarray:
     return np.concatenate([features, first, second], axis=1)
 
 
+FIT_RUN_FRAMES = 50  # contiguous frames per run sampled for the fit (deltas need neighbours)
+
+
+def sample_frames(mel: np.ndarray, n_frames: int, run: int = FIT_RUN_FRAMES) -> np.ndarray:
+    """About ``n_frames`` frames of a track for the codebook fit: contiguous runs spread over all of it.
+
+    A track with at most ``n_frames`` frames is returned whole. Otherwise ``n_frames // run``
+    runs of ``run`` frames start at evenly spaced positions from the beginning to the end.
+
+    Example
+    -------
+    >>> mel = np.arange(1000.0)[:, None]
+    >>> picked = sample_frames(mel, 100, run=50)
+    >>> picked[:, 0][[0, 49, 50, 99]]
+    array([  0.,  49., 950., 999.])
+    """
+    if n_frames < 1 or run < 1:
+        raise ParameterError(f"audio.timbral.fit_frames_per_track must be positive, got {n_frames}")
+    mel = np.asarray(mel)
+    if len(mel) <= n_frames:
+        return mel
+    runs = max(1, n_frames // run)
+    run = min(run, n_frames)
+    starts = np.round(np.linspace(0, len(mel) - run, runs)).astype(np.int64)
+    return np.concatenate([mel[s:s + run] for s in starts])
+
+
+def split_runs(mel: np.ndarray, run: int = FIT_RUN_FRAMES) -> list[np.ndarray]:
+    """Cut frames from :func:`sample_frames` back into runs of ``run`` (the last may be shorter)."""
+    return [mel[i:i + run] for i in range(0, len(mel), run)]
+
+
 @dataclass(frozen=True)
 class Codebook:
     """A fitted PCA projection and diagonal GMM over (PCA + deltas) features, with mel parameters."""
@@ -127,7 +159,8 @@ class Codebook:
         Parameters
         ----------
         mel_frames : list of np.ndarray
-            One (frames, n_mels) array per track, from :func:`log_mel` with the same parameters.
+            (frames, n_mels) arrays of contiguous frames (a track, or runs of one), from
+            :func:`log_mel` with the same parameters.
         pca_variance : float
             Fraction of variance the PCA keeps (0 < v <= 1).
         codebook_size : int
@@ -154,7 +187,7 @@ class Codebook:
         features = np.concatenate([with_deltas(pca.transform(m)) for m in tracks])
         gmm = GaussianMixture(n_components=codebook_size, covariance_type="diag", max_iter=max_iter,
                               random_state=seed, reg_covar=1e-4).fit(features)
-        info = {"fit_tracks": len(tracks), "fit_frames": int(len(stacked)), "pca_components": int(pca.n_components_),
+        info = {"fit_runs": len(tracks), "fit_frames": int(len(stacked)), "pca_components": int(pca.n_components_),
                 "pca_explained_variance": float(pca.explained_variance_ratio_.sum()),
                 "gmm_converged": bool(gmm.converged_), "gmm_iterations": int(gmm.n_iter_)}
         return cls(int(sample_rate), int(n_mels), float(window_seconds), pca.mean_.astype(np.float64),

@@ -150,6 +150,9 @@ def plan_song(genre: Genre, rng: np.random.Generator, seconds: float, tonic_midi
 
 # --- instruments -------------------------------------------------------------------------------
 
+_TABLE = 4096
+
+
 def _tone(freq: float, n: int, sample_rate: int, wave: str, brightness: float, rng: np.random.Generator) -> np.ndarray:
     """One note of ``n`` samples: a band-limited additive waveform with an amplitude envelope."""
     t = np.arange(n) / sample_rate
@@ -162,15 +165,17 @@ def _tone(freq: float, n: int, sample_rate: int, wave: str, brightness: float, r
         partials = [(k, 1.0 / k) for k in range(1, 16, 2)]
     else:  # saw, pad, pluck: sawtooth spectrum
         partials = [(k, 1.0 / k) for k in range(1, 16)]
+    # One period as a wavetable (partials below Nyquist, brightness roll-off), read at the note's frequency.
+    grid = np.arange(_TABLE) / _TABLE
+    table = np.zeros(_TABLE)
+    for k, amp in partials:
+        if freq * k >= nyquist * 0.9:
+            break
+        table += amp * np.exp(-(k - 1) * (1.2 - brightness)) * np.sin(2 * np.pi * k * grid)
     out = np.zeros(n)
-    detune = (1.0, 1.006) if wave == "pad" else (1.0,)
-    for d in detune:
-        for k, amp in partials:
-            f = freq * k * d
-            if f >= nyquist * 0.9:
-                break
-            # brightness: exponential roll-off of the upper partials (a cheap low-pass)
-            out += amp * np.exp(-(k - 1) * (1.2 - brightness)) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+    for d in ((1.0, 1.006) if wave == "pad" else (1.0,)):
+        phase = (freq * d * t + rng.uniform()) % 1.0
+        out += table[(phase * _TABLE).astype(np.int64)]
     if wave == "pluck":
         env = np.exp(-t * 6.0)
     elif wave == "pad":

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lid_spark.errors import ParameterError
+from lid_spark.synth.dsp import flat_f0
 from lid_spark.synth.espeak import ESPEAK_SAMPLE_RATE, speak
 
 # espeak-ng voice variants (timbre presets), independent of language.
@@ -61,16 +62,6 @@ class Note:
     word: str
 
 
-def _f0(wave: np.ndarray, sample_rate: int) -> float:
-    """Median F0 of the voiced (loud) frames of a flat-intonation word."""
-    import librosa
-
-    f0 = librosa.yin(wave, fmin=50, fmax=700, sr=sample_rate, frame_length=2048)
-    rms = librosa.feature.rms(y=wave, frame_length=2048, hop_length=512)[0][: f0.size]
-    loud = rms > 0.3 * rms.max()
-    return float(np.median(f0[: rms.size][loud]))
-
-
 @functools.lru_cache(maxsize=256)
 def pitch_calibration(language: str, variant: str | None) -> tuple[tuple[int, float], ...]:
     """(espeak pitch setting, F0 in Hz) pairs for a voice, measured once per process.
@@ -85,7 +76,7 @@ def pitch_calibration(language: str, variant: str | None) -> tuple[tuple[int, fl
     for p in _CALIBRATION_PITCHES:
         wave = speak(f"{word} {word}", language, rate=120, pitch=p, pitch_range=0, variant=variant,
                      sample_rate=ESPEAK_SAMPLE_RATE)
-        points.append((p, _f0(wave, ESPEAK_SAMPLE_RATE)))
+        points.append((p, flat_f0(wave, ESPEAK_SAMPLE_RATE)))
     return tuple(points)
 
 

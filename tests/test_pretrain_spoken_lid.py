@@ -1,0 +1,64 @@
+"""Training the spoken-LID model: data generation, augmentation, singing, and the job end to end (tiny)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lid_spark.audio.lid_pretrain import (SAMPLE_RATE, TRAIN_VARIANTS, augment, check_languages, hyperparams_yaml,
+                                          PretrainSettings, settings_from_config, sing_utterance, speak_utterance)
+from lid_spark.audio.spoken_lid import SpokenLID, verify_checksums
+from lid_spark.config import load_config
+from lid_spark.errors import ParameterError
+
+
+def test_spoken_and_sung_utterances_differ_in_rhythm():
+    rng = np.random.default_rng(1)
+    spoken = speak_utterance("it", rng, TRAIN_VARIANTS, min_seconds=2.0)
+    sung = sing_utterance("it", rng, TRAIN_VARIANTS, min_seconds=2.0)
+    assert spoken.dtype == np.float32 and spoken.size >= 2 * SAMPLE_RATE
+    assert sung.dtype == np.float32 and sung.size >= 2 * SAMPLE_RATE
+    assert np.max(np.abs(sung)) > 0.01
+
+
+def test_augment_keeps_length_and_changes_signal():
+    rng = np.random.default_rng(2)
+    wave = speak_utterance("de", rng, TRAIN_VARIANTS, min_seconds=1.0)
+    outs = [augment(wave, np.random.default_rng(seed)) for seed in range(4)]
+    for out in outs:
+        assert out.shape == wave.shape and out.dtype == np.float32
+        assert np.all(np.isfinite(out)) and 0.0 < np.max(np.abs(out)) <= 0.95 + 1e-6
+    assert not np.allclose(outs[0], outs[1])
+
+
+def test_settings_from_default_config_and_bad_values():
+    settings = settings_from_config(load_config().spoken_lid_pretrain)
+    assert len(settings.languages) >= 40 and {"en", "ta", "ja", "pa"} <= set(settings.languages)
+    assert check_languages(settings.languages) == settings.languages
+    with pytest.raises(ParameterError, match="xx"):
+        check_languages(("en", "xx"))
+    with pytest.raises(ParameterError, match="crop_frames"):
+        settings_from_config(load_config(overrides=["spoken_lid_pretrain.crop_frames=[10, 5]"]).spoken_lid_pretrain)
+    with pytest.raises(ParameterError, match="batch_size"):
+        PretrainSettings(batch_size=0).validate()
+    assert "out_n_neurons: 50" in hyperparams_yaml(settings, 50)
+
+
+@pytest.mark.slow
+def test_job_trains_a_loadable_model_with_report(tmp_path, capsys):
+    from jobs.pretrain_spoken_lid import main
+
+    out = tmp_path / "model"
+    code = main(["--out", str(out), "--languages", "en,fr,ta", "--minutes", "1", "--cache", str(tmp_path / "cache"),
+                 "spoken_lid_pretrain.utterances_per_language=2", "spoken_lid_pretrain.eval_utterances=1",
+                 "spoken_lid_pretrain.max_steps=3", "spoken_lid_pretrain.batch_size=4"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["training"]["steps"] == 3 and summary["train_utterances"] == 6
+    report = json.loads((out / "training.json").read_text())
+    for kind in ("heldout_spoken", "heldout_sung"):
+        assert report[kind]["clips"] == 3 and 0.0 <= report[kind]["accuracy"] <= 1.0
+    verify_checksums(out)
+    lid = SpokenLID.load(str(out), device="cpu")
+    assert lid.languages == ["en: English", "fr: French", "ta: Tamil"]
+    assert list((tmp_path / "cache").glob("spoken_lid_train_*.pt"))

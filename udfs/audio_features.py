@@ -1,0 +1,172 @@
+"""Iterator pandas UDFs (``mapInPandas``) over tracks: feature extraction and codebook-fit sampling.
+
+Models load once per Python worker (a module-level cache keyed by their settings), not per batch.
+When Spark gives the task a GPU (``spark.task.resource.gpu.amount``), ``CUDA_VISIBLE_DEVICES`` is
+pinned to it before torch starts CUDA, so every framework in the worker sees only that GPU;
+otherwise the models run on CPU with ``audio.udf.torch_threads`` threads.
+
+:func:`extract_features_udf` returns flat rows of two kinds, which ``jobs/extract_features.py``
+splits into the ``audio_status``, ``timbral_features`` and ``vocal_segments`` tables: one
+``track`` row per input track (always, whatever happened to it) and one ``segment`` row per
+vocal segment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import types as T
+
+from lid_spark.config import Config
+
+TRACK, SEGMENT = "track", "segment"
+
+EXTRACT_SCHEMA = T.StructType([
+    T.StructField("kind", T.StringType(), False),
+    T.StructField("track_id", T.StringType(), False),
+    T.StructField("audio_uri", T.StringType(), True),
+    T.StructField("status", T.StringType(), True),
+    T.StructField("error", T.StringType(), True),
+    T.StructField("vocal_ratio", T.DoubleType(), True),
+    T.StructField("duration_s", T.DoubleType(), True),
+    T.StructField("n_segments", T.IntegerType(), True),
+    T.StructField("timbral", T.ArrayType(T.FloatType()), True),
+    T.StructField("seg_idx", T.IntegerType(), True),
+    T.StructField("start_s", T.DoubleType(), True),
+    T.StructField("end_s", T.DoubleType(), True),
+    T.StructField("embedding", T.ArrayType(T.FloatType()), True),
+    T.StructField("spoken_lid_scores", T.MapType(T.StringType(), T.FloatType()), True),
+])
+
+MEL_SCHEMA = T.StructType([
+    T.StructField("track_id", T.StringType(), False),
+    T.StructField("status", T.StringType(), False),
+    T.StructField("error", T.StringType(), True),
+    T.StructField("n_frames", T.IntegerType(), False),
+    T.StructField("mel", T.ArrayType(T.FloatType()), True),   # n_frames x n_mels, row-major
+])
+
+_MODELS: dict[str, tuple] = {}
+
+
+def pin_task_gpu(device: str) -> str:
+    """Make the task's GPU the only visible one; returns the device setting to load models with.
+
+    Parameters
+    ----------
+    device : str
+        ``audio.spoken_lid.device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Returns
+    -------
+    str
+        ``"cuda:0"`` (the pinned task GPU), or ``device`` unchanged when Spark gave no GPU or
+        ``device`` is ``cpu``.
+    """
+    if device == "cpu":
+        return device
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    gpus = context.resources().get("gpu") if context is not None else None
+    if gpus is None or not gpus.addresses:
+        return device
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus.addresses)
+    return "cuda:0"
+
+
+def _worker_models(cfg: Config):
+    """(separator, spoken-LID model) for this worker, loaded on first use."""
+    settings = cfg.audio
+    key = repr((settings.separation.to_dict(), settings.spoken_lid.to_dict(), settings.udf.torch_threads))
+    if key not in _MODELS:
+        import torch
+
+        from lid_spark.audio.separation import separator_from_config
+        from lid_spark.audio.spoken_lid import SpokenLID
+
+        device = pin_task_gpu(settings.spoken_lid.device)
+        torch.set_num_threads(settings.udf.torch_threads)
+        spoken_lid = SpokenLID.load(settings.spoken_lid.source, device=device, savedir=settings.spoken_lid.savedir)
+        _MODELS[key] = (separator_from_config(cfg), spoken_lid)
+    return _MODELS[key]
+
+
+def extract_features_udf(cfg_data: dict, codebook, version: str):
+    """The ``mapInPandas`` function for ``tracks(track_id, audio_uri)`` -> :data:`EXTRACT_SCHEMA` rows.
+
+    Parameters
+    ----------
+    cfg_data : dict
+        ``Config.to_dict()`` of the job (a plain dict travels to the workers).
+    codebook : Codebook
+        The fitted timbral codebook (small: it travels inside the function).
+    version : str
+        ``feature_version`` stamped by the job on the rows.
+    """
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from lid_spark.audio.pipeline import extract_tracks
+        from lid_spark.audio.spoken_lid import target_scores
+
+        cfg = Config(cfg_data)
+        separator, spoken_lid = _worker_models(cfg)
+        for batch in batches:
+            uris = [None if pd.isna(u) else str(u) for u in batch["audio_uri"]]
+            tracks = extract_tracks(uris, cfg, separator, codebook, spoken_lid, scores=target_scores)
+            yield _rows(batch["track_id"].tolist(), uris, tracks)
+
+    return run
+
+
+def _rows(track_ids: list[str], uris: list[str | None], tracks) -> pd.DataFrame:
+    rows = []
+    for track_id, uri, features in zip(track_ids, uris, tracks):
+        rows.append({"kind": TRACK, "track_id": track_id, "audio_uri": uri, "status": features.status,
+                     "error": features.error, "vocal_ratio": features.vocal_ratio,
+                     "duration_s": features.duration_s, "n_segments": len(features.segments),
+                     "timbral": None if features.timbral is None else features.timbral.astype(np.float32).tolist()})
+        for segment in features.segments:
+            rows.append({"kind": SEGMENT, "track_id": track_id, "seg_idx": segment.seg_idx,
+                         "start_s": segment.start_s, "end_s": segment.end_s,
+                         "embedding": None if segment.embedding is None else segment.embedding.tolist(),
+                         "spoken_lid_scores": segment.spoken_lid_scores})
+    # Object columns keep None as null (a plain frame would turn missing lists and ints into NaN).
+    return pd.DataFrame({name: pd.Series([row.get(name) for row in rows], dtype=object)
+                         for name in EXTRACT_SCHEMA.fieldNames()})
+
+
+def mel_sample_udf(cfg_data: dict):
+    """The ``mapInPandas`` function for the codebook fit: ``tracks`` -> :data:`MEL_SCHEMA` rows.
+
+    Each track is decoded and turned into log-mel frames, of which ``audio.timbral.fit_frames_per_track``
+    are kept as short contiguous runs spread over the whole track (deltas need neighbouring frames).
+    """
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from lid_spark.audio.decode import STATUS_OK, AudioError, decode
+        from lid_spark.audio.timbral import log_mel, sample_frames
+
+        cfg = Config(cfg_data)
+        conf = cfg.audio.timbral
+        for batch in batches:
+            rows = []
+            for track_id, uri in zip(batch["track_id"], batch["audio_uri"]):
+                try:
+                    audio = decode(uri, sample_rate=cfg.audio.sample_rate, max_seconds=cfg.audio.max_seconds,
+                                   audio_root=cfg.inputs.audio_root, block_seconds=cfg.audio.decode_block_seconds)
+                except AudioError as e:
+                    rows.append({"track_id": track_id, "status": e.status, "error": e.message, "n_frames": 0,
+                                 "mel": None})
+                    continue
+                mel = sample_frames(log_mel(audio.wave, audio.sample_rate, conf.n_mels, conf.window_seconds),
+                                    conf.fit_frames_per_track)
+                rows.append({"track_id": track_id, "status": STATUS_OK, "error": None, "n_frames": len(mel),
+                             "mel": mel.ravel().tolist()})
+            yield pd.DataFrame({name: pd.Series([row[name] for row in rows], dtype=object)
+                                for name in MEL_SCHEMA.fieldNames()})
+
+    return run
