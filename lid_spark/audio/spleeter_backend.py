@@ -166,6 +166,13 @@ class SpleeterSeparator(Separator):
     max_restarts : int
         Process restarts allowed after failures; one more failure raises :class:`SpleeterUnavailable`.
 
+    Attributes
+    ----------
+    sample_rate : int or None
+        The model's sample rate, once the process has started.
+    tracks, restarts : int
+        Tracks separated, and processes restarted after a failure, by this separator.
+
     Example
     -------
     >>> SpleeterSeparator(env_python="/nonexistent")
@@ -263,8 +270,7 @@ class SpleeterSeparator(Separator):
         self._stderr.clear()
         self._process = subprocess.Popen(
             [str(self.python), str(WORKER_SCRIPT), "--params", self.params],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            cwd=str(self.model_path.parent) if self.model_path.parent.is_dir() else None)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         threading.Thread(target=_drain, args=(self._process.stderr, self._stderr), daemon=True).start()
         try:
             header, _ = self._read_frame(self.startup_timeout_s)
