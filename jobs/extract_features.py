@@ -29,7 +29,7 @@ from lid_spark.progress import get_logger, step
 from lid_spark.spark import get_spark
 from lid_spark.tables import (TableRef, dedupe_latest, input_table, merge_upsert, read_table, resolve_table,
                               table_exists, write_table)
-from udfs.audio_features import EXTRACT_SCHEMA, SEGMENT, TRACK, extract_features_udf
+from udfs.audio_features import EXTRACT_SCHEMA, SEGMENT, TRACK, arrow_batch_rows, extract_features_udf
 
 STATUS_COLUMNS = ["track_id", "audio_uri", "status", "error", "vocal_ratio", "n_segments", "duration_s"]
 SEGMENT_COLUMNS = ["track_id", "seg_idx", "start_s", "end_s", "embedding", "spoken_lid_scores"]
@@ -89,14 +89,15 @@ def main(argv=None) -> int:
 
     if n_todo:
         with step(f"extract features of {n_todo} tracks"):
-            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.audio.udf.tracks_per_batch))
             partitions = min(n_todo, cfg.audio.udf.partitions or spark.sparkContext.defaultParallelism)
             result = (todo.repartition(partitions)
                       .mapInPandas(extract_features_udf(cfg.to_dict(), codebook, version), EXTRACT_SCHEMA)
                       .withColumn("feature_version", F.lit(version))
                       .persist(StorageLevel.MEMORY_AND_DISK))
             track_rows = result.where(F.col("kind") == TRACK)
-            statuses = {r["status"]: r["count"] for r in track_rows.groupBy("status").count().collect()}
+            # The first action runs the UDF (the result is persisted for the three writes).
+            with arrow_batch_rows(spark, cfg.audio.udf.tracks_per_batch):
+                statuses = {r["status"]: r["count"] for r in track_rows.groupBy("status").count().collect()}
         n_out = sum(statuses.values())
         if n_out != n_todo:
             raise RuntimeError(f"extraction returned {n_out} status rows for {n_todo} tracks")

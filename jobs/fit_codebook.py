@@ -23,7 +23,7 @@ from lid_spark.errors import InputError
 from lid_spark.progress import get_logger, step
 from lid_spark.spark import get_spark
 from lid_spark.tables import input_table, read_table
-from udfs.audio_features import MEL_SCHEMA, mel_sample_udf
+from udfs.audio_features import MEL_SCHEMA, arrow_batch_rows, mel_sample_udf
 
 
 def main(argv=None) -> int:
@@ -42,8 +42,8 @@ def main(argv=None) -> int:
         partitions = cfg.audio.udf.partitions or spark.sparkContext.defaultParallelism
         sample = sample.repartition(partitions)
     with step("log-mel frames of the sample"):
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.audio.udf.tracks_per_batch))
-        rows = sample.mapInPandas(mel_sample_udf(cfg.to_dict()), MEL_SCHEMA).collect()
+        with arrow_batch_rows(spark, cfg.audio.udf.tracks_per_batch):
+            rows = sample.mapInPandas(mel_sample_udf(cfg.to_dict()), MEL_SCHEMA).collect()
     decoded = [r for r in rows if r["n_frames"] > 0]
     failed = {}
     for r in rows:

@@ -340,3 +340,29 @@ def test_analyse_track_statuses(tmp_path, sample_song, fitted_codebook):
     cut = analyse_track(str(tmp_path / "song.flac"), long_cfg, separator, book).features
     assert cut.status == "truncated" and cut.duration_s == pytest.approx(12.0)
     assert max(s.end_s for s in cut.segments) <= 6.0
+
+
+@pytest.mark.slow
+def test_extract_tracks_embeds_segments_of_a_batch(tmp_path, fitted_codebook):
+    from lid_spark import LANGUAGE_CLASSES
+    from lid_spark.audio.pipeline import extract_tracks
+    from lid_spark.audio.spoken_lid import SpokenLID, target_scores
+
+    cfg = load_config(overrides=["audio.timbral.n_mels=32", "audio.spoken_lid.bucket_ratio=1.0"])
+    for i, lang in enumerate(["en", "fr"]):
+        sf.write(tmp_path / f"{lang}.flac", song(8.0, lang, seed=10 + i)[0], SR)
+    uris = [str(tmp_path / "en.flac"), None, str(tmp_path / "fr.flac")]
+    spoken_lid = SpokenLID.load("embedded", device="cpu")
+    separator = SoftMaskSeparator()
+    together = extract_tracks(uris, cfg, separator, fitted_codebook[0], spoken_lid, scores=target_scores)
+    assert [t.status for t in together] == ["ok", "no_uri", "ok"]
+    segments = [s for t in together for s in t.segments]
+    assert all(s.embedding.shape == (spoken_lid.embedding_dim,) for s in segments)
+    assert all(set(s.spoken_lid_scores) == set(LANGUAGE_CLASSES) for s in segments)
+    assert all(sum(s.spoken_lid_scores.values()) == pytest.approx(1.0, abs=1e-4) for s in segments)
+    assert "embedding" in together[0].timings
+    # Segment lengths are quantized, so batching across tracks needs no padding: the embeddings
+    # equal those of each track alone.
+    alone = extract_tracks(uris[2:], cfg, separator, fitted_codebook[0], spoken_lid, scores=target_scores)[0]
+    for a, b in zip(alone.segments, together[2].segments):
+        np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)

@@ -212,3 +212,20 @@ def test_changed_uri_and_settings_are_redone(spark, first_run, job_config, catal
     final = _tables(spark, job_config)
     assert final["vocal_segments"].groupby("track_id").size().max() == 2
     assert len(final["audio_status"]) == 11 and len(final["timbral_features"]) == len(after["timbral_features"])
+
+
+def test_pin_task_gpu_outside_a_gpu_task():
+    from udfs.audio_features import pin_task_gpu
+
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    # No Spark task (or a task without a GPU): the setting is returned unchanged, nothing pinned.
+    assert pin_task_gpu("auto") == "auto" and pin_task_gpu("cpu") == "cpu"
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == before
+
+
+def test_extract_without_codebook_is_refused(spark, job_config, tmp_path):
+    from jobs import extract_features
+    from lid_spark.errors import InputError
+
+    with pytest.raises(InputError, match="fit_codebook"):
+        extract_features.main(_settings(job_config) + [f"output.models_dir={tmp_path}"])

@@ -33,6 +33,16 @@ def world(tmp_path_factory):
 
 # --- determinism -----------------------------------------------------------------------------------
 
+def test_espeak_output_does_not_depend_on_call_history():
+    from lid_spark.synth.espeak import speak
+
+    first = speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3")
+    speak("bonjour tout le monde", "fr", variant="m1")
+    speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3")
+    assert np.array_equal(first, speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3"))
+
+
+@pytest.mark.slow
 def test_track_audio_depends_only_on_seed_and_index():
     small = SynthParams.from_any(TINY_WORLD, tracks=11)
     large = SynthParams.from_any(TINY_WORLD, tracks=44)
@@ -47,6 +57,7 @@ def test_track_audio_depends_only_on_seed_and_index():
     assert not np.array_equal(a.mix, c.mix)
 
 
+@pytest.mark.slow
 def test_world_files_are_reproducible(world, tmp_path):
     plan = catalog_plan(world.params)
     row = plan.iloc[4].to_dict()
@@ -64,6 +75,7 @@ def test_world_files_are_reproducible(world, tmp_path):
 
 # --- contract, balance, layout ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_world_meets_the_input_contract(spark, world):
     tracks = conform(spark.read.parquet(str(world.tracks_path)), "tracks").toPandas()
     plays = conform(spark.read.parquet(str(world.plays_path)), "plays")
@@ -88,6 +100,7 @@ def test_world_meets_the_input_contract(spark, world):
         assert info.frames == round(row.duration_s * 16000)
 
 
+@pytest.mark.slow
 def test_stems_sum_to_the_mix(world):
     truth = pd.read_parquet(world.truth_path)
     sung = truth.loc[~truth["is_instrumental"], "track_id"].iloc[0]
@@ -98,6 +111,7 @@ def test_stems_sum_to_the_mix(world):
     assert np.std(vocals) > 0.01 and np.std(backing) > 0.01
 
 
+@pytest.mark.slow
 def test_report_has_speed_balance_baselines_and_gallery(world):
     summary = json.loads((world.report_dir / "synth_report.json").read_text())
     assert summary["speed"]["audio_seconds_per_second"] > 0
@@ -124,6 +138,7 @@ def test_demo_size_labels_are_balanced_and_voices_do_not_give_the_language_away(
     assert (per_class["genre"].agg(lambda g: g.value_counts(normalize=True).iloc[0]) < 0.6).all()
 
 
+@pytest.mark.slow
 def test_bilingual_songs_switch_language_late(world):
     truth = pd.read_parquet(world.truth_path)
     bilingual = truth[truth["second_language"].notna()]
@@ -156,6 +171,7 @@ def test_lyrics_are_in_each_language_own_script_and_words():
                 assert len(latin[a] & latin[b]) / len(latin[a] | latin[b]) < 0.25, (a, b)
 
 
+@pytest.mark.slow
 def test_same_singer_sounds_different_per_language():
     """Same voice, same melody, different words: MFCC statistics of two phrases of a language are
     nearest to each other far more often than chance (1 in 7)."""
@@ -175,6 +191,7 @@ def test_same_singer_sounds_different_per_language():
     assert (distance.argmin(axis=1) == np.arange(len(langs))).sum() >= 5
 
 
+@pytest.mark.slow
 def test_vocals_follow_the_melody_with_held_notes():
     voice = Voice("es", "f2", 55, 150)
     melody = [67, 64, 69, 65, 62]
@@ -210,6 +227,8 @@ def test_vocals_follow_the_melody_with_held_notes():
     ("vocal_level_db", [3.0, -12.0], "synth.vocal_level_db"),
     ("sample_rate", 12345, "synth.sample_rate"),
     ("tracks_per_artist", 0.5, "synth.tracks_per_artist"),
+    ("intro_seconds", [-1.0, 2.0], "synth.intro_seconds"),
+    ("market_style", 1.5, "synth.market_style"),
 ])
 def test_bad_knobs_are_rejected_naming_the_key(knob, value, words):
     with pytest.raises(ParameterError, match=words.replace(".", r"\.")):
@@ -235,6 +254,7 @@ def test_job_rejects_bad_knob_before_writing(tmp_path):
 
 # --- sessions ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sessions_only_writes_chunks_in_bounded_memory(spark, tmp_path):
     from jobs.synth import main
 
@@ -257,6 +277,11 @@ def test_sessions_only_writes_chunks_in_bounded_memory(spark, tmp_path):
     assert plays.join(tracks, "track_id", "left_anti").count() == 0
     assert spark.read.parquet(str(tmp_path / "big" / "labels")).count() == 3000 - pd.read_parquet(
         tmp_path / "big" / "truth")["is_instrumental"].sum()
+
+
+def test_impossible_play_target_is_rejected(tmp_path):
+    with pytest.raises(ParameterError, match="synth.plays=1000 is too few for synth.users=500"):
+        write_sessions_only(tmp_path, {"tracks": 100, "users": 500, "plays": 1000})
 
 
 def test_listeners_have_language_tastes_hubs_and_bots(tmp_path):

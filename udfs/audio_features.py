@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,24 @@ MEL_SCHEMA = T.StructType([
 ])
 
 _MODELS: dict[str, tuple] = {}
+ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
+@contextmanager
+def arrow_batch_rows(spark, rows: int):
+    """Run the enclosed Spark actions with ``rows`` rows (tracks) per pandas batch, then restore the setting.
+
+    The session may be shared (a notebook), so the previous value is put back.
+    """
+    previous = spark.conf.get(ARROW_BATCH, None)
+    spark.conf.set(ARROW_BATCH, str(rows))
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(ARROW_BATCH)
+        else:
+            spark.conf.set(ARROW_BATCH, previous)
 
 
 def pin_task_gpu(device: str) -> str:

@@ -294,8 +294,8 @@ class SpokenLID:
         """Embeddings and language posteriors of mono 16 kHz clips.
 
         Clips are sorted by length and batched with others of similar length (at most
-        ``bucket_ratio`` times longer than the batch's shortest), padded minimally and passed with
-        their relative lengths, because padding changes ECAPA embeddings.
+        ``bucket_ratio`` times longer than the batch's shortest), padded minimally (mirrored) and
+        passed with their relative lengths, because padding changes ECAPA embeddings.
 
         Parameters
         ----------
@@ -329,9 +329,9 @@ class SpokenLID:
         posteriors = np.zeros((n, len(self.languages)), dtype=np.float32)
         for batch in length_buckets([c.size for c in clips], batch_size, bucket_ratio):
             longest = max(clips[i].size for i in batch)
-            padded = np.zeros((len(batch), longest), dtype=np.float32)
-            for row, i in enumerate(batch):
-                padded[row, :clips[i].size] = clips[i]
+            # Padding is masked by the relative lengths, but the last frames' filterbank windows and
+            # convolutions still see it: a mirrored continuation disturbs them less than silence.
+            padded = np.stack([np.pad(clips[i], (0, longest - clips[i].size), mode="reflect") for i in batch])
             lens = torch.tensor([clips[i].size / longest for i in batch], dtype=torch.float32)
             with torch.no_grad():
                 wavs = torch.from_numpy(padded).to(self.device)

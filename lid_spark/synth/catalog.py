@@ -30,7 +30,7 @@ from lid_spark.synth.params import SynthParams
 from lid_spark.synth.singing import VARIANTS
 
 # Stream tags: each kind of draw has its own random stream (seed, tag, ...).
-_BLOCKS, _ARTIST_SIZES, _ARTISTS, _TRACKS, _POPULARITY = 1, 2, 3, 4, 5
+_BLOCKS, _ARTIST_SIZES, _ARTISTS, _TRACKS, _STYLES = 1, 2, 3, 4, 5
 AUDIO_STREAM = 6
 USERS_STREAM = 7
 PLAYS_STREAM = 8
@@ -56,6 +56,23 @@ def track_id(index: int | np.ndarray):
     if isinstance(index, (int, np.integer)):
         return f"t{int(index):07d}"
     return np.char.add("t", np.char.zfill(np.asarray(index).astype(str), 7))
+
+
+def market_style(seed: int, language: str) -> dict:
+    """A market's (language's) production signature: tilt, two EQ boosts, echo, favourite scale.
+
+    Regional scenes sound different beyond genre (studios, mastering, signature instruments,
+    favourite modes); this lets a timbre-only model beat chance without making it trivial.
+    """
+    from lid_spark.synth.music import SCALES
+
+    key = int.from_bytes(hashlib.blake2b(language.encode(), digest_size=4).digest(), "big")
+    u = rng_for(seed, _STYLES, key).random(7)
+    scales = sorted(SCALES)
+    return {"tilt": float(2 * u[0] - 1), "echo": float(0.4 * u[1]), "echo_seconds": float(0.1 + 0.25 * u[2]),
+            "scale": scales[int(u[3] * len(scales))],
+            # boost centres log-uniform over 200 Hz .. 5 kHz
+            "boosts": ((float(200 * 25 ** u[4]), 2.0), (float(200 * 25 ** u[5]), 1.0 + u[6]))}
 
 
 def genre_probabilities(language: str, genres: tuple[str, ...], affinity: float) -> np.ndarray:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lid_spark.synth.catalog import AUDIO_STREAM, rng_for
+from lid_spark.synth.catalog import AUDIO_STREAM, market_style, rng_for
 from lid_spark.synth.lexicon import vocabulary
-from lid_spark.synth.music import accompaniment, get_genre, melody, plan_song
+from lid_spark.synth.music import MasteringStyle, accompaniment, get_genre, melody, plan_song
 from lid_spark.synth.params import SynthParams
 from lid_spark.synth.singing import Note, Voice, sing_line, voice_range_hz
 
@@ -56,7 +56,9 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
     sr = p.sample_rate
     n = int(round(p.seconds * sr))
     genre = get_genre(row["genre"])
-    intro = float(rng.uniform(*p.intro_seconds))
+    # Short tracks keep most of their length for singing: intro <= 1/4, outro <= 3/20 of the track.
+    intro = min(float(rng.uniform(*p.intro_seconds)), 0.25 * p.seconds)
+    outro = min(p.outro_seconds, 0.15 * p.seconds)
     level_db = float(rng.uniform(*p.vocal_level_db))
     vocals = np.zeros(n, dtype=np.float32)
     notes: list[Note] = []
@@ -64,13 +66,23 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
     lyric_lines: list[str] = []
     voice = Voice(row["language"], row["variant"], int(row["base_pitch"]), int(row["rate"]),
                   float(row["vibrato_hz"]), float(row["vibrato_depth"]))
+    # The market's production signature, followed more or less closely by each record.
+    style = market_style(p.seed, row["artist_language"] if row["is_instrumental"] else row["language"])
+    strength = p.market_style
+    mastering = MasteringStyle(
+        tilt=float(np.clip(strength * style["tilt"] + rng.normal(0, 0.25), -0.95, 1.5)),
+        boosts=tuple((centre * rng.uniform(0.9, 1.1), strength * gain * rng.uniform(0.5, 1.5))
+                     for centre, gain in style["boosts"]),
+        echo=float(strength * style["echo"] * rng.uniform(0.5, 1.5)), echo_seconds=style["echo_seconds"])
+    scale = style["scale"] if rng.random() < 0.6 * strength else None
     if row["is_instrumental"]:
-        song = plan_song(genre, rng, p.seconds)
+        song = plan_song(genre, rng, p.seconds, scale_name=scale)
     else:
         # The key suits the singer: the melody (tonic .. an octave up) is centred on the voice's base pitch.
         _, base_hz, _ = voice_range_hz(voice)
-        song = plan_song(genre, rng, p.seconds, tonic_midi=int(round(69 + 12 * np.log2(base_hz / 440.0))) - 5)
-        end = p.seconds - p.outro_seconds
+        song = plan_song(genre, rng, p.seconds, tonic_midi=int(round(69 + 12 * np.log2(base_hz / 440.0))) - 5,
+                         scale_name=scale)
+        end = p.seconds - outro
         second = row.get("second_language")
         switch_at = intro + 0.6 * (end - intro) if second else np.inf
         pools = {lang: rng.choice(vocabulary(lang), size=_WORDS_PER_SONG, replace=False)
@@ -110,6 +122,8 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
     backing = accompaniment(song, genre, rng, sr, lead_notes=[(t0, 2 * song.beat * 0.9, m) for t0, m in zip(lead, lead_midis)])
     if notes:
         vocals *= np.float32(_rms(backing) / max(_rms(vocals), 1e-6) * 10 ** (level_db / 20))
+    vocals = mastering.apply(vocals, sr)
+    backing = mastering.apply(backing, sr)
     mix = vocals + backing
     peak = float(np.max(np.abs(mix)))
     gain = np.float32(0.89 / peak) if peak > 0 else np.float32(1.0)

@@ -15,7 +15,8 @@ is drawn:
 
 Example
 -------
->>> import numpy as np, pandas as pd
+>>> import pandas as pd
+>>> from lid_spark.synth.params import SynthParams
 >>> tracks = pd.DataFrame({"market": ["en", "en", "fr", "fr"], "genre": ["pop", "rock", "pop", "pop"]})
 >>> model = ListeningModel.fit(tracks, SynthParams.from_any({"tracks": 4, "users": 10}))
 >>> chunk = next(model.plays(n_users=10, users_per_chunk=10))
@@ -33,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lid_spark.errors import ParameterError
 from lid_spark.synth.catalog import PLAYS_STREAM, USERS_STREAM, rng_for
 from lid_spark.synth.params import SynthParams
 
@@ -127,6 +129,11 @@ class ListeningModel:
         sessions_per_user = p.sessions_per_user
         if target_plays:
             bots = p.bot_share * p.bot_session_plays
+            fewest = n_users * (bots + (1 - p.bot_share) * p.plays_per_session)   # one session per user
+            if target_plays < fewest:
+                raise ParameterError(
+                    f"synth.plays={target_plays} is too few for synth.users={n_users}: every user plays at least one "
+                    f"session (bots {p.bot_session_plays} plays), about {int(fewest)} plays; lower synth.users")
             per_user = target_plays / n_users
             sessions_per_user = max(1.0, (per_user - bots) / ((1 - p.bot_share) * p.plays_per_session))
         for chunk_index, first in enumerate(range(0, n_users, users_per_chunk)):
@@ -148,6 +155,7 @@ class ListeningModel:
         s_user = np.repeat(np.arange(u), n_sessions)
         s_len = np.where(is_bot[s_user], p.bot_session_plays,
                          rng.geometric(1.0 / p.plays_per_session, size=s_user.size))
+        # bilingual listeners spend about a third of their sessions in their second language
         s_market = np.where(has_second[s_user] & (rng.random(s_user.size) < 0.35), second[s_user], main[s_user])
         s_start = rng.uniform(0, p.days * 86400.0, size=s_user.size)
         # Plays.

@@ -13,8 +13,8 @@ Layout of ``out_dir`` (Parquet directories, FLAC files)::
 
 Example
 -------
->>> world = build_world("/tmp/w", {"tracks": 33, "seconds": 6.0, "users": 60, "workers": 1})  # doctest: +SKIP
->>> world.n_tracks
+>>> world = build_world(out_dir, {"tracks": 33, "seconds": 6.0, "users": 60, "workers": 1})  # doctest: +SKIP
+>>> world.n_tracks  # doctest: +SKIP
 33
 """
 
@@ -259,13 +259,13 @@ def _report(world: World, plan: pd.DataFrame, rendered: pd.DataFrame, plays: pd.
     for row, uri in zip(plan.itertuples(), rendered["audio_uri"]):
         if not row.is_instrumental and row.second_language is None:
             first_song.setdefault(row.label_class, uri)
-    gallery(first_song, world.report_dir / "gallery.png", p.sample_rate)
+    gallery(first_song, world.report_dir / "gallery.png")
     write_report(summary, world.report_dir)
 
 
-# A world small enough for unit tests: 33 tracks (3 per class), 6 s each, a few seconds to build.
+# A world small enough for unit tests: 33 tracks (3 per class, one artist each: any artist split works), 6 s each.
 TINY_WORLD = {"tracks": 33, "seconds": 6.0, "users": 60, "sessions_per_user": 4.0, "workers": 1,
-              "intro_seconds": [0.5, 1.0], "outro_seconds": 0.5, "tracks_per_artist": 2.0}
+              "intro_seconds": [0.5, 1.0], "outro_seconds": 0.5, "tracks_per_artist": 1.0}
 
 
 def tiny_world(out_dir: str | Path, **overrides) -> World:
@@ -274,7 +274,7 @@ def tiny_world(out_dir: str | Path, **overrides) -> World:
     Example
     -------
     >>> world = tiny_world(tmp_path, seed=3)  # doctest: +SKIP
-    >>> world.n_tracks
+    >>> world.n_tracks  # doctest: +SKIP
     33
     """
     return build_world(out_dir, {**TINY_WORLD, **overrides})
