@@ -7,8 +7,8 @@ Backends are chosen by ``audio.separation.backend``:
   estimated as the median of its most similar frames (``librosa.decompose.nn_filter``), and the
   vocals get a Wiener-like soft mask (``librosa.util.softmask``). The track is processed in blocks
   of ``block_seconds`` so time and memory grow linearly with its length.
-- ``spleeter``: the paper's separator, run in its own environment (a later issue); asking for it
-  now is a :class:`~lid_spark.errors.ParameterError`.
+- ``spleeter``: the paper's separator, run in its own environment and driven over pipes
+  (:mod:`lid_spark.audio.spleeter_backend`).
 
 Quality is measured by :func:`sdr` and :func:`si_sdr` against true stems (benchmarks/bench_audio.py).
 
@@ -124,17 +124,20 @@ def make_separator(backend: str = "softmask", **params) -> Separator:
     """
     if backend == "softmask":
         return SoftMaskSeparator(**params)
-    if backend == "spleeter":
-        raise ParameterError(
-            "audio.separation.backend=spleeter is not available yet: Spleeter needs its own Python "
-            "environment (TensorFlow 2.12, numpy<2), which a later release drives from the UDF. "
-            "Use audio.separation.backend=softmask.")
+    if backend == "spleeter":  # one long-lived Spleeter process per Python worker and configuration
+        from lid_spark.audio.spleeter_backend import shared_separator
+
+        return shared_separator(**params)
     raise ParameterError(f"audio.separation.backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
 def separator_from_config(cfg) -> Separator:
     """The separator configured under ``audio.separation`` of a :class:`~lid_spark.config.Config`."""
     conf = cfg.audio.separation
+    if conf.backend == "spleeter":
+        return make_separator("spleeter", env_python=conf.spleeter_env, model_path=conf.spleeter_models,
+                              params=conf.spleeter_params, timeout_s=conf.spleeter_timeout_s,
+                              max_restarts=conf.spleeter_max_restarts)
     if conf.backend != "softmask":
         return make_separator(conf.backend)
     return make_separator("softmask", n_fft=conf.n_fft, similar_seconds=conf.similar_seconds,
