@@ -7,7 +7,7 @@ OUT    ?= demo-out
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lid-spark-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench spleeter-env clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
+
+spleeter-env: $(STAMP)
+	$(VENV)/bin/lid-spark spleeter_env --python $(PYTHON)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b --quick || exit 1; done
