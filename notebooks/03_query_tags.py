@@ -13,6 +13,7 @@ import os
 
 from lid_spark.config import load_config
 from lid_spark.spark import get_spark
+from lid_spark.tables import input_table, read_table
 from lid_spark.sql import EXAMPLE_QUERIES, create_current_tags_view, run_query, table_versions
 
 try:
@@ -24,14 +25,15 @@ except NameError:
 
 cfg = load_config(overrides=[f"tables.location={TABLES}"] + ([f"inputs.tracks={TRACKS}"] if TRACKS else []))
 spark = get_spark(cfg)
+tracks_columns = read_table(spark, input_table(cfg, "tracks")).columns if TRACKS else []
 view = create_current_tags_view(spark, cfg)
 print(f"current tags view: {view}")
 
 # COMMAND ----------
 
 for name, (question, _) in EXAMPLE_QUERIES.items():
-    if name == "languages_per_market" and not TRACKS:
-        continue
+    if name == "languages_per_market" and "market" not in tracks_columns:
+        continue  # the catalog has no market column
     print(f"\n-- {name}: {question}")
     if name in ("changed_between_versions", "change_feed_since"):
         first, latest = table_versions(spark, cfg)
