@@ -5,8 +5,8 @@ Per track, in a pandas UDF: decode -> vocal separation -> silence removal into v
 timbral codebook vector of the mixture (run fit_codebook first). Every track tried gets one
 audio_status row (ok, truncated, no_vocals, silent, missing_file, unreadable, empty, ...).
 
-Incremental: only tracks whose audio_uri or feature version changed since the last run are
-processed (the version covers the extraction settings, codebook and spoken-LID model); a rerun
+Incremental: only tracks whose audio_uri or feature version changed since the last run, or whose
+extraction failed (statuses failed, separation_failed), are processed (the version covers the extraction settings, codebook and spoken-LID model); a rerun
 with nothing changed writes nothing. A report goes to <output.report_dir>/extract_features.json.
 """
 
@@ -20,7 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lid_spark.audio.decode import FEATURE_STATUSES
+from lid_spark.audio.decode import FEATURE_STATUSES, RETRY_STATUSES
 from lid_spark.audio.pipeline import feature_version, spoken_lid_tag
 from lid_spark.audio.timbral import Codebook, codebook_dir
 from lid_spark.cli import job_parser, parse_job_args, run_job
@@ -36,10 +36,10 @@ SEGMENT_COLUMNS = ["track_id", "seg_idx", "start_s", "end_s", "embedding", "spok
 
 
 def tracks_to_extract(spark: SparkSession, tracks: DataFrame, status_ref: TableRef, version: str) -> DataFrame:
-    """Tracks without an audio_status row for the same audio_uri and feature version."""
+    """Tracks without an audio_status row for the same audio_uri and feature version, or that failed last time."""
     if not table_exists(spark, status_ref):
         return tracks
-    done = read_table(spark, status_ref).select("track_id", F.col("audio_uri").alias("_done_uri"),
+    done = read_table(spark, status_ref).where(~F.col("status").isin(*RETRY_STATUSES)).select("track_id", F.col("audio_uri").alias("_done_uri"),
                                                 F.col("feature_version").alias("_done_version"))
     joined = tracks.join(done, "track_id", "left")
     unchanged = F.col("audio_uri").eqNullSafe(F.col("_done_uri")) & (F.col("_done_version") == F.lit(version))

@@ -367,3 +367,39 @@ def test_extract_tracks_embeds_segments_of_a_batch(tmp_path, fitted_codebook):
     alone = extract_tracks(uris[2:], cfg, separator, fitted_codebook[0], spoken_lid, scores=target_scores)[0]
     for a, b in zip(alone.segments, together[2].segments):
         np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)
+
+
+class _FlakySeparator(SoftMaskSeparator):
+    """Soft-mask separation that fails on chosen calls: one track's error, or the backend gone."""
+
+    def __init__(self, fail_on: dict[int, Exception]):
+        super().__init__()
+        self.fail_on, self.calls = fail_on, 0
+
+    def separate(self, wave, sr):
+        self.calls += 1
+        if self.calls in self.fail_on:
+            raise self.fail_on[self.calls]
+        return super().separate(wave, sr)
+
+
+def test_separation_failure_is_a_track_status_and_an_unavailable_backend_stops(tmp_path):
+    from lid_spark.audio.decode import STATUS_SEPARATION_FAILED, STATUSES
+    from lid_spark.audio.pipeline import extract_tracks
+    from lid_spark.audio.separation import SeparationUnavailable
+
+    cfg = load_config()
+    for name in ("a", "b", "c"):
+        sf.write(tmp_path / f"{name}.wav", drone(3.0), SR)
+    uris = [str(tmp_path / f"{name}.wav") for name in ("a", "b", "c")]
+    flaky = _FlakySeparator({2: AudioError(STATUS_SEPARATION_FAILED, "separator process died (exit code -9)")})
+    out = extract_tracks(uris, cfg, flaky, None, None)
+    assert [t.status for t in out] == ["no_vocals", STATUS_SEPARATION_FAILED, "no_vocals"]
+    assert "exit code -9" in out[1].error and out[1].duration_s == pytest.approx(3.0)
+    assert STATUS_SEPARATION_FAILED in STATUSES
+    gone = _FlakySeparator({2: SeparationUnavailable("no separator process can be started")})
+    with pytest.raises(SeparationUnavailable, match="can be started"):
+        extract_tracks(uris, cfg, gone, None, None)
+    # Any other error in one track is that track's `failed` status; the batch goes on.
+    broken = _FlakySeparator({1: ValueError("bad shape")})
+    assert [t.status for t in extract_tracks(uris, cfg, broken, None, None)] == ["failed", "no_vocals", "no_vocals"]

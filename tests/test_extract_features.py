@@ -183,6 +183,24 @@ def test_rerun_changes_nothing(spark, first_run, job_config):
     assert _history_length(spark, job_config) == before
 
 
+def test_tracks_that_failed_are_retried_by_a_rerun(spark, first_run, job_config):
+    from delta.tables import DeltaTable
+
+    from jobs import extract_features
+
+    # As if the separator process had died on song_fr during the first run.
+    status = DeltaTable.forPath(spark, resolve_table(job_config, "audio_status").value)
+    status.update("track_id = 'song_fr'", {"status": "'separation_failed'", "error": "'process died'"})
+    assert extract_features.main(_settings(job_config)) == 0
+    report = json.loads(open(os.path.join(job_config.output.report_dir, "extract_features.json")).read())
+    assert report["tracks_extracted"] == 1 and report["statuses"] == {"ok": 1}
+    after, before = _tables(spark, job_config), first_run[1]
+    assert after["audio_status"].set_index("track_id").loc["song_fr", "status"] == "ok"
+    for name in ("vocal_segments", "timbral_features"):  # redone in place: nothing duplicated or lost
+        assert len(after[name]) == len(before[name])
+        assert (after[name].track_id == "song_fr").sum() == (before[name].track_id == "song_fr").sum()
+
+
 def test_changed_uri_and_settings_are_redone(spark, first_run, job_config, catalog):
     from jobs import extract_features
 

@@ -45,8 +45,11 @@ STATUS_SILENT = "silent"            # samples, all (near) zero
 STATUS_NO_VOCALS = "no_vocals"      # sound, but no segment passed the vocal-activity threshold
 STATUS_NO_URI = "no_uri"            # the track has no audio_uri
 STATUS_FAILED = "failed"            # an unexpected error in feature extraction (message kept)
+STATUS_SEPARATION_FAILED = "separation_failed"  # the separator could not process this track (message kept)
 STATUSES = (STATUS_OK, STATUS_TRUNCATED, STATUS_MISSING, STATUS_UNREADABLE, STATUS_EMPTY, STATUS_SILENT,
-            STATUS_NO_VOCALS, STATUS_NO_URI, STATUS_FAILED)
+            STATUS_NO_VOCALS, STATUS_NO_URI, STATUS_SEPARATION_FAILED, STATUS_FAILED)
+# Statuses of failures that may pass on another try: extract_features redoes these tracks on a rerun.
+RETRY_STATUSES = (STATUS_SEPARATION_FAILED, STATUS_FAILED)
 # Statuses whose tracks carry features (segments and/or a timbral vector).
 FEATURE_STATUSES = (STATUS_OK, STATUS_TRUNCATED, STATUS_NO_VOCALS)
 

@@ -32,7 +32,7 @@ import numpy as np
 from lid_spark.audio.decode import (STATUS_FAILED, STATUS_NO_URI, STATUS_NO_VOCALS, STATUS_OK, STATUS_SILENT,
                                     STATUS_TRUNCATED, AudioError, decode)
 from lid_spark.audio.segments import segments_from_config
-from lid_spark.audio.separation import Separator
+from lid_spark.audio.separation import SeparationUnavailable, Separator
 from lid_spark.audio.timbral import Codebook
 from lid_spark.errors import ParameterError
 
@@ -106,7 +106,10 @@ def analyse_track(uri: str | None, cfg, separator: Separator | None, codebook: C
                                            vocal_ratio=0.0, duration_s=duration, timings=timings))
 
     clock = time.perf_counter()
-    vocals = separator.separate(audio.wave, sr)
+    try:
+        vocals = separator.separate(audio.wave, sr)
+    except AudioError as e:  # this track only (e.g. separation_failed); SeparationUnavailable stops the job
+        return TrackAnalysis(TrackFeatures(e.status, e.message, duration_s=duration, timings=timings))
     timings["separation"] = time.perf_counter() - clock
     clock = time.perf_counter()
     found = segments_from_config(vocals, sr, cfg, mixture=audio.wave)
@@ -169,12 +172,16 @@ def extract_tracks(uris: Sequence[str | None], cfg, separator: Separator | None,
     """:func:`extract_track` for many tracks, embedding their segments together in equal-length batches.
 
     A track whose analysis raises an unexpected error gets status ``failed`` with the message; the
-    others go on. The embedding step is shared, so its failure fails the call.
+    others go on. A separator that is gone for good (:class:`SeparationUnavailable`) stops the call:
+    marking every remaining track failed would hide the cause. The embedding step is shared, so its
+    failure fails the call.
     """
     analyses = []
     for uri in uris:
         try:
             analyses.append(analyse_track(uri, cfg, separator, codebook))
+        except SeparationUnavailable:
+            raise
         except Exception as e:  # noqa: BLE001 - one bad track must not stop the batch; the message is kept
             analyses.append(TrackAnalysis(TrackFeatures(STATUS_FAILED, f"{type(e).__name__}: {e}")))
     waves = [wave for analysis in analyses for wave in analysis.segment_waves]

@@ -32,8 +32,20 @@ from lid_spark.errors import ParameterError
 BACKENDS = ("softmask", "spleeter")
 
 
+class SeparationUnavailable(RuntimeError):
+    """The separation backend itself is gone (not one track's problem): the job must stop.
+
+    A failure of one track raises :class:`lid_spark.audio.decode.AudioError` with status
+    ``separation_failed`` instead, and the batch goes on.
+    """
+
+
 class Separator(ABC):
-    """Estimates the vocal stem of a mono mixture."""
+    """Estimates the vocal stem of a mono mixture.
+
+    ``separate`` raises ``AudioError`` for a track it cannot separate and
+    :class:`SeparationUnavailable` when no further track can be separated.
+    """
 
     name: str = ""
 

@@ -38,12 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lid_spark.audio.decode import AudioError
-from lid_spark.audio.separation import Separator
+from lid_spark.audio.decode import STATUS_SEPARATION_FAILED, AudioError
+from lid_spark.audio.separation import SeparationUnavailable, Separator
 from lid_spark.errors import ParameterError
-
-# Per-track status of a track whose separation failed (the process died, hung, or rejected the track).
-STATUS_SEPARATION_FAILED = "separation_failed"
 
 WORKER_SCRIPT = Path(__file__).with_name("spleeter_worker.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +56,7 @@ class SeparationFailed(AudioError):
         super().__init__(STATUS_SEPARATION_FAILED, message)
 
 
-class SpleeterUnavailable(RuntimeError):
+class SpleeterUnavailable(SeparationUnavailable):
     """The Spleeter process cannot be (re)started: stop the job (a rerun resumes where it stopped)."""
 
 
