@@ -9,7 +9,8 @@ On synthetic sessions (benchmarks/listening.py: taste communities, Zipf populari
    co-listened pairs, by method; ``sgns`` is the best grid point by MAP.
 2. Throughput: SGNS and gensim Word2Vec on the *same* pairs (the directed top-k graph of all
    sessions; gensim reads each pair as a two-track sentence with window 1, downsampling off),
-   same dimension, negatives and epochs, same number of threads. pairs/s = pairs x epochs / s.
+   same dimension, negatives and epochs, same number of threads. pairs/s = pairs x epochs / s;
+   peak memory = the resident memory each training adds to the process (sampled).
 
 Prints one JSON object:
 
@@ -54,6 +55,7 @@ def main() -> None:
     from lid_spark.contract import conform
     from lid_spark.spark import get_spark
     from listening import generate
+    from peak_memory import PeakRSS
 
     n_plays = int(args.plays or (5e4 if args.quick else 1e6))
     grid = json.loads(args.grid) if args.grid else (QUICK_GRID if args.quick else FULL_GRID)
@@ -83,7 +85,8 @@ def main() -> None:
     params = {**emb, **evaluation["best_params"]}
     threads = int(params["threads"])  # gensim gets as many worker threads as SGNS has
     start = time.perf_counter()
-    sgns = fit_embeddings(graph, params)
+    with PeakRSS() as sgns_memory:
+        sgns = fit_embeddings(graph, params)
     sgns_s = time.perf_counter() - start
     spark.stop()
 
@@ -91,8 +94,10 @@ def main() -> None:
 
     sentences = [[a, b] for a, b in zip(graph.vocabulary[graph.src].tolist(), graph.vocabulary[graph.dst].tolist())]
     start = time.perf_counter()
-    Word2Vec(sentences=sentences, vector_size=params["dim"], window=1, min_count=1, sg=1, negative=params["negatives"],
-             hs=0, sample=0, epochs=params["epochs"], seed=params["seed"], workers=threads)
+    with PeakRSS() as gensim_memory:
+        Word2Vec(sentences=sentences, vector_size=params["dim"], window=1, min_count=1, sg=1,
+                 negative=params["negatives"], hs=0, sample=0, epochs=params["epochs"], seed=params["seed"],
+                 workers=threads)
     gensim_s = time.perf_counter() - start
     sgns_pairs = len(graph.src) * params["epochs"]
     gensim_pairs = 2 * len(sentences) * params["epochs"]  # a two-track sentence trains a -> b and b -> a
@@ -116,6 +121,9 @@ def main() -> None:
                         "sgns_over_gensim": (sgns_pairs / sgns_s) / (gensim_pairs / gensim_s),
                         "pairs": int(len(graph.src)), "epochs": params["epochs"], "threads": threads,
                         "sgns_final_loss": sgns.losses[-1]},
+        # resident memory each training added to the process (sampled; the inputs already in memory)
+        "peak_memory_mb": {"sgns": sgns_memory.grown_mb, "gensim_word2vec": gensim_memory.grown_mb,
+                           "sgns_over_gensim": sgns_memory.grown_mb / max(gensim_memory.grown_mb, 1e-9)},
     }
     print(json.dumps(report, indent=2))
 

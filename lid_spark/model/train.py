@@ -75,7 +75,7 @@ class TrainSettings:
     noise_scale: float = 0.5
     segments_per_track: int = 4
     device: str = "auto"
-    num_threads: int = 0
+    num_threads: int = 1
     model_version: str = "lid-v1"
     second_language_min: float = 0.25
 
