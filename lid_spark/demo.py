@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lid_spark.config import Config
+from lid_spark.config import CONF_DIR, Config, load_config
 from lid_spark.pipeline import STAGES, run_job
 from lid_spark.progress import get_logger, step
 from lid_spark.spark import get_spark
 from lid_spark.sql import create_current_tags_view, run_query
 
 log = get_logger(__name__)
+
+# The demo's own settings, layered over default.yaml before the user's files and overrides.
+DEMO_CONFIG = CONF_DIR / "demo.yaml"
+
+
+def demo_config(out: Path, files=(), overrides=()) -> Config:
+    """The demo's configuration: default.yaml, conf/demo.yaml, ``files``, then outputs under ``out``
+    (``out/tables``, ``out/report``, ``out/models``), then ``overrides`` (``key=value``)."""
+    out = Path(out).resolve()
+    paths = [f"tables.location={out / 'tables'}", f"output.report_dir={out / 'report'}",
+             f"output.models_dir={out / 'models'}"]
+    return load_config([DEMO_CONFIG, *files], [*paths, *overrides])
 
 
 def catalog_config(cfg: Config, catalog_dir: Path) -> Config:

@@ -141,3 +141,10 @@ def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path
     for name in ("report.md", "calibration.json", "figure2_tsne.png", "pr_multimodal.png", "confusion_multimodal.png"):
         assert (report / name).is_file(), name
     assert list((tmp_path / "mlruns").rglob("table1.json")), "evaluation run not logged to MLflow"
+
+
+def test_report_without_table2(tmp_path):
+    table1 = {s: _table(("precision", "recall", "f1", "ap"), 0.7) for s in TABLE1_SUBSETS}
+    paths = write_report(tmp_path, table1, {}, {"labelled_tracks": 10}, {}, [])
+    assert json.loads(paths["table2"].read_text()) == {}
+    assert "Not computed (`evaluation.table2: false`)" in paths["report"].read_text()

@@ -120,7 +120,7 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
     parts += [f"| {k} | {v} |" for k, v in counts.items()]
     parts += ["", "## Table 1: feature subsets (P, R, F1 at tuned thresholds; AP)", "", table1_markdown(table1), "",
               "## Table 2: multimodal model, consumption dropped from the test set (AP)", "",
-              table2_markdown(table2), "",
+              table2_markdown(table2) if table2 else "Not computed (`evaluation.table2: false`).", "",
               "## Calibration of the synthetic world against the paper", "",
               "| subset | mAP here | paper | target range | status |", "|---|---:|---:|---|---|"]
     for subset, c in cal.items():
