@@ -97,8 +97,6 @@ def _job_process(job: str, settings: list[str], **env: str) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def catalog(spark, tmp_path_factory):
     """The dirty catalog's audio files, codebook and tracks table; returns its root directory."""
-    from lid_spark.config import load_config
-
     root = tmp_path_factory.mktemp("reliability")
     audio = root / "audio"
     audio.mkdir()
@@ -109,7 +107,7 @@ def catalog(spark, tmp_path_factory):
     sf.write(audio / "tone.wav", mix[:SR], SR)
     (audio / "broken_header.wav").write_bytes((audio / "tone.wav").read_bytes()[:20])
     (audio / "folder.flac").mkdir()
-    cfg = load_config(overrides=_settings(root))
+    cfg = _cfg(root)
     Codebook.fit([log_mel(mix, SR, 32, 0.064)], SR, n_mels=32, codebook_size=4, seed=0).save(codebook_dir(cfg))
     rows = [(t, "a0", uri, duration) for t, uri, duration, _, _ in CATALOG] + EXTRA_ROWS
     # Through Spark: a pandas NaN would become a null in Parquet, and the catalog must hold a real NaN.
@@ -130,12 +128,8 @@ def training_world(spark, catalog, extracted):
     """Planted training tracks with timbral vectors of the codebook's size, and a dirty labels table."""
     world = make_world(tracks_per_language=9, seed=5)
     root = catalog
-    cfg_tables = _settings(root)
-    from lid_spark.config import load_config
-
-    cfg = load_config(overrides=cfg_tables)
-    write_table(spark.createDataFrame(world["timbral"], SCHEMAS["timbral"]), resolve_table(cfg, "timbral_features"),
-                mode="append")
+    write_table(spark.createDataFrame(world["timbral"], SCHEMAS["timbral"]),
+                resolve_table(_cfg(root), "timbral_features"), mode="append")
     world["tracks"].to_parquet(root / "training_tracks")
     labels = world["labels"]
     first = labels.iloc[:5].itertuples(index=False)
@@ -466,7 +460,7 @@ def test_tampered_model_is_refused_before_any_work(spark, catalog, tagged, tmp_p
             return (os.mkdir, (str(proof),))
 
     with open(model / "weights.pt", "wb") as f:
-        pickle.dump({"head.bias": Payload()}, f)
+        pickle.dump({"head.bias": Payload()}, f, protocol=2)
     sums = "".join(f"{hashlib.sha256((model / n).read_bytes()).hexdigest()}  {n}\n"
                    for n in ("weights.pt", "meta.json"))
     (model / "SHA256SUMS").write_text(sums)
