@@ -24,7 +24,7 @@ from lid_spark.audio.decode import FEATURE_STATUSES, RETRY_STATUSES
 from lid_spark.audio.pipeline import feature_version, spoken_lid_tag
 from lid_spark.audio.timbral import Codebook, codebook_dir
 from lid_spark.cli import job_parser, parse_job_args, run_job
-from lid_spark.contract import conform
+from lid_spark.contract import conform, implausible_duration
 from lid_spark.progress import get_logger, step
 from lid_spark.spark import get_spark
 from lid_spark.tables import (TableRef, dedupe_latest, input_table, merge_upsert, read_table, resolve_table,
@@ -72,16 +72,20 @@ def main(argv=None) -> int:
     log.info("feature version %s", version)
 
     with step("select tracks to extract"):
-        tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks").select("track_id", "audio_uri")
-        counts = tracks.agg(F.count(F.lit(1)).alias("rows"), F.count("track_id").alias("with_id"),
-                            F.countDistinct("track_id").alias("distinct_ids")).first()
+        catalog = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+        counts = catalog.agg(F.count(F.lit(1)).alias("rows"), F.count("track_id").alias("with_id"),
+                             F.countDistinct("track_id").alias("distinct_ids"),
+                             F.count(F.when(implausible_duration(), 1)).alias("implausible_durations")).first()
+        tracks = catalog.select("track_id", "audio_uri")
         unique = dedupe_latest(tracks.where(F.col("track_id").isNotNull()), ["track_id"], None)
         todo = tracks_to_extract(spark, unique, status_ref, version).persist(StorageLevel.MEMORY_AND_DISK)
         n_todo = todo.count()
     report = {"feature_version": version, "tracks_in": counts["rows"],
               "tracks_without_id": counts["rows"] - counts["with_id"],
               "duplicate_track_rows": counts["with_id"] - counts["distinct_ids"],
-              "tracks_distinct": counts["distinct_ids"], "tracks_unchanged": counts["distinct_ids"] - n_todo,
+              "tracks_distinct": counts["distinct_ids"],
+              "tracks_duration_implausible": counts["implausible_durations"],
+              "tracks_unchanged": counts["distinct_ids"] - n_todo,
               "tracks_extracted": n_todo, "statuses": {}, "segments_written": 0, "timbral_rows_written": 0}
     log.info("%d track rows: %d distinct ids (%d duplicate rows, %d without id), %d unchanged, %d to extract",
              report["tracks_in"], report["tracks_distinct"], report["duplicate_track_rows"],

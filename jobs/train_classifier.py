@@ -2,12 +2,15 @@
 
 Reads the labels, the tracks (artist_id for the artist-level split) and the feature tables; trains
 the 1D-ResNet of classifier.features (or each subset with --all-subsets) and saves it under
-output.models_dir/<subset>/. Parameters, metrics and the artifact are logged to MLflow.
+output.models_dir/<subset>/. Parameters, metrics and the artifact are logged to MLflow; the label
+counts (rows left out and why) and the models saved go to <output.report_dir>/train_classifier.json.
 """
 
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (spark-submit jobs/train_classifier.py from a checkout)
 
+import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +35,7 @@ def main(argv=None) -> int:
     spark = get_spark(cfg)
     with step("read labels, tracks and features"):
         data = load_labelled(spark, cfg)
+    report = {"data": data.counts, "models": {}}
     for subset in subsets:
         settings = replace(base, subset=subset)
         directory = Path(cfg.output.models_dir) / subset
@@ -46,6 +50,11 @@ def main(argv=None) -> int:
                 mlflow.set_tag("model_version", classifier.model_version)
                 mlflow.log_artifacts(str(directory), f"model/{subset}")
         log.info("saved %s to %s", classifier.model_version, directory)
+        report["models"][subset] = {"model_version": classifier.model_version, "directory": str(directory),
+                                    "val_map": classifier.metrics.get("val_map")}
+    os.makedirs(cfg.output.report_dir, exist_ok=True)
+    with open(os.path.join(cfg.output.report_dir, "train_classifier.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
     return 0
 
 

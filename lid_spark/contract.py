@@ -32,6 +32,10 @@ CONTRACTS = {"tracks": TRACKS, "plays": PLAYS, "labels": LABELS}
 # Optional columns that may be absent: filled with nulls.
 OPTIONAL = {"tracks": {"duration_s", "artist_id"}, "plays": {"session_id"}, "labels": set()}
 
+# A catalog duration_s longer than this (or not a positive number) is implausible: counted in the
+# extract_features report. Extraction never trusts it: audio_status.duration_s is read from the file.
+MAX_PLAUSIBLE_DURATION_S = 7 * 24 * 3600.0
+
 _CASTABLE = {
     T.StringType: (T.StringType, T.IntegerType, T.LongType),
     T.DoubleType: (T.DoubleType, T.FloatType, T.IntegerType, T.LongType, T.DecimalType),
@@ -68,3 +72,16 @@ def conform(df: DataFrame, table: str) -> DataFrame:
                          + f". It has columns {df.columns}.")
     extra = [F.col(c) for c in df.columns if c not in contract.fieldNames()]
     return df.select(*columns, *extra)
+
+
+def implausible_duration(column: str = "duration_s"):
+    """A boolean Column: the catalog duration is given but NaN, infinite, not positive or longer than a week.
+
+    Example
+    -------
+    >>> tracks.where(implausible_duration()).count()  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    value = F.col(column)
+    return value.isNotNull() & (F.isnan(value) | (value <= 0) | (value > F.lit(MAX_PLAUSIBLE_DURATION_S)))

@@ -174,7 +174,7 @@ def merge_upsert(spark: SparkSession, source: DataFrame, ref: TableRef, keys: li
     conflicts = (delta_errors.DeltaConcurrentModificationException, delta_errors.ConcurrentAppendException,
                  delta_errors.ConcurrentWriteException, delta_errors.ConcurrentDeleteReadException,
                  delta_errors.ConcurrentDeleteDeleteException, delta_errors.ConcurrentTransactionException,
-                 delta_errors.MetadataChangedException)
+                 delta_errors.MetadataChangedException, delta_errors.ProtocolChangedException)
 
     if not keys:
         raise ParameterError("merge_upsert needs at least one key column")
@@ -183,10 +183,16 @@ def merge_upsert(spark: SparkSession, source: DataFrame, ref: TableRef, keys: li
         raise InputError(f"MERGE source lacks key column(s) {missing}; it has {source.columns}")
     source = dedupe_latest(source, keys, order_by)
     if not table_exists(spark, ref):
-        write_table(source, ref, mode="overwrite", change_data_feed=change_data_feed)
-        return {"numTargetRowsInserted": spark.read.format("delta").load(ref.value).count()
-                if ref.is_path else spark.table(ref.value).count(),
-                "numTargetRowsUpdated": 0, "numTargetRowsDeleted": 0}
+        try:
+            # "error", not "overwrite": when two first runs race, the loser must not replace the
+            # winner's rows; it fails to create and MERGEs into the table like any later run.
+            write_table(source, ref, mode="error", change_data_feed=change_data_feed)
+            return {"numTargetRowsInserted": spark.read.format("delta").load(ref.value).count()
+                    if ref.is_path else spark.table(ref.value).count(),
+                    "numTargetRowsUpdated": 0, "numTargetRowsDeleted": 0}
+        except Exception:
+            if not table_exists(spark, ref):  # not a lost race: a real failure
+                raise
     target = DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     for attempt in range(1, max_attempts + 1):

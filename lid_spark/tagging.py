@@ -191,9 +191,12 @@ def tag_catalog(spark, cfg, full: bool = False) -> TaggingSummary:
     with step(f"MERGE {scored} tags into {ref}"):
         metrics = merge_upsert(spark, tags, ref, keys=["track_id"]) if scored else {}
     tags.unpersist()
-    current = read_table(spark, ref).join(ids, "track_id")
-    by_status = {r["status"]: r["n"] for r in current.groupBy("status").agg(F.count("*").alias("n")).collect()}
-    by_language = {r["language"]: r["n"] for r in current.groupBy("language").agg(F.count("*").alias("n")).collect()}
+    by_status, by_language = {}, {}
+    if table_exists(spark, ref):  # absent only when the catalog is empty and nothing was ever tagged
+        current = read_table(spark, ref).join(ids, "track_id")
+        by_status = {r["status"]: r["n"] for r in current.groupBy("status").agg(F.count("*").alias("n")).collect()}
+        by_language = {r["language"]: r["n"]
+                       for r in current.groupBy("language").agg(F.count("*").alias("n")).collect()}
     summary = TaggingSummary(
         tracks_in=tracks_in, invalid_track_rows=rows_in - tracks_in, unchanged_skipped=tracks_in - scored,
         scored=scored, inserted=metrics.get("numTargetRowsInserted", 0),

@@ -97,6 +97,29 @@ def pin_task_gpu(device: str) -> str:
     return "cuda:0"
 
 
+# Fault injection for the reliability tests: when this variable names a file path that does not
+# exist yet, the first Python worker to reach the hook creates the file and kills itself (SIGKILL),
+# as a worker lost to the OOM killer or a dead executor would be. The file makes it happen once
+# per run, whatever the number of workers. It fires before a task's second batch, so the task has
+# already returned rows that Spark must discard when it retries the task.
+FAULT_KILL_WORKER_ONCE = "LID_SPARK_TEST_FAULT_KILL_WORKER_ONCE"
+
+
+def _fault_kill_worker_once() -> None:
+    marker = os.environ.get(FAULT_KILL_WORKER_ONCE)
+    if not marker:
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _worker_models(cfg: Config):
     """(separator, spoken-LID model) for this worker, loaded on first use."""
     settings = cfg.audio
@@ -133,7 +156,9 @@ def extract_features_udf(cfg_data: dict, codebook, version: str):
 
         cfg = Config(cfg_data)
         separator, spoken_lid = _worker_models(cfg)
-        for batch in batches:
+        for index, batch in enumerate(batches):
+            if index:  # mid-task: after this task already returned rows for a batch
+                _fault_kill_worker_once()
             uris = [None if pd.isna(u) else str(u) for u in batch["audio_uri"]]
             tracks = extract_tracks(uris, cfg, separator, codebook, spoken_lid, scores=target_scores)
             yield _rows(batch["track_id"].tolist(), uris, tracks)

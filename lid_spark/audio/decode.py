@@ -37,7 +37,7 @@ from lid_spark.errors import ParameterError
 
 # Per-track status codes shared by decoding, the pipeline and the audio_status table.
 STATUS_OK = "ok"
-STATUS_TRUNCATED = "truncated"      # decoded, but only the first max_seconds were kept
+STATUS_TRUNCATED = "truncated"      # decoded, but only the first max_seconds (or the part before damage) were kept
 STATUS_MISSING = "missing_file"
 STATUS_UNREADABLE = "unreadable"
 STATUS_EMPTY = "empty"              # a readable file with no samples
@@ -75,6 +75,7 @@ class DecodedAudio:
     channels: int
     source_seconds: float | None   # length of the whole file when the container says so
     truncated: bool
+    damage: str | None = None      # the decoder's error when the file broke off after ``seconds`` (kept)
 
     @property
     def seconds(self) -> float:
@@ -152,6 +153,8 @@ def _open_binary(location: str):
         raise AudioError(STATUS_MISSING, f"no such file: {location} ({e})") from None
     except ImportError as e:
         raise AudioError(STATUS_UNREADABLE, f"no filesystem for {location}: {e}") from None
+    except ValueError as e:  # fsspec: "Protocol not known" (a typo'd or unsupported scheme)
+        raise AudioError(STATUS_UNREADABLE, f"cannot open {location}: {e}") from None
 
 
 def decode(uri: str, sample_rate: int = 16000, max_seconds: float = 900.0, audio_root: str | None = None,
@@ -264,6 +267,7 @@ def _decode_soundfile(f, location: str, sample_rate: int, max_seconds: float, bl
         block = max(1024, int(block_seconds * source_rate))
         read = 0
         truncated = False
+        damage = None
         try:
             while read < source_limit:
                 data = sound.read(min(block, source_limit - read), dtype="float32", always_2d=True)
@@ -275,14 +279,15 @@ def _decode_soundfile(f, location: str, sample_rate: int, max_seconds: float, bl
         except (sf.LibsndfileError, RuntimeError) as e:
             if read == 0:
                 raise AudioError(STATUS_UNREADABLE, f"cannot decode {location}: {e}") from None
-            # A damaged tail: keep what decoded cleanly.
+            # A damaged tail (a cut download, a bad sector): keep what decoded cleanly, say so.
+            damage = str(e)
         resampler.push(np.zeros((0, channels), dtype=np.float32), last=True)
     wave = resampler.wave()
     truncated = truncated or (frames is not None and frames > source_limit)
     if len(wave) == 0:
         raise AudioError(STATUS_EMPTY, f"{location} holds no audio samples")
     return DecodedAudio(wave, sample_rate, source_rate, channels,
-                        frames / source_rate if frames else None, truncated)
+                        frames / source_rate if frames else None, truncated or damage is not None, damage)
 
 
 def _decode_audioread(location: str, sample_rate: int, max_seconds: float) -> DecodedAudio:

@@ -122,6 +122,10 @@ def analyse_track(uri: str | None, cfg, separator: Separator | None, codebook: C
 
     if len(found) == 0:
         status, error = STATUS_NO_VOCALS, "no vocal segment passed the silence threshold"
+    elif audio.damage is not None:
+        status = STATUS_TRUNCATED
+        error = (f"the file is damaged after {audio.seconds:.1f} s of {duration:.1f} s; the part before was "
+                 f"analysed ({audio.damage})")
     elif audio.truncated:
         status = STATUS_TRUNCATED
         error = f"only the first {audio.seconds:.0f} s of {duration:.0f} s were analysed (audio.max_seconds)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +230,11 @@ class LanguageClassifier:
             raise InputError(f"{src}: artifact format {meta.get('format_version')} is not {FORMAT_VERSION}")
         layout = InputLayout.from_json(meta["layout"])
         net = ResNet1D(len(meta["languages"]), int(meta["channels"]), bool(meta["position_channel"]))
-        state = torch.load(src / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(src / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:  # code or objects other than tensors: never executed
+            raise InputError(f"{src / WEIGHTS_FILE} holds more than tensors and was refused (torch loads "
+                             f"weights only): {str(e).splitlines()[0]}") from None
         net.load_state_dict(state)
         net.to(resolve_device(device)).eval()
         stats = {m: ModalityStats(np.asarray(meta["fallback_vectors"][m]["A"], dtype=np.float32),

@@ -19,6 +19,7 @@ import pandas as pd
 
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.config import Config
+from lid_spark.errors import InputError
 from lid_spark.model.features import MODALITIES, subset_modalities, track_feature_frame
 from lid_spark.model.train import artist_split
 from lid_spark.progress import get_logger
@@ -72,14 +73,23 @@ def load_labelled(spark, cfg: Config) -> LabelledData:
     label_rows = labels.toPandas()
     feature_rows = features.join(tracks, "track_id", "left").toPandas()
 
+    # Every label row lands in exactly one of: without_track_id, invalid_language, duplicate_rows,
+    # ambiguous_rows, or a labelled track (the counts add up to labels_in).
     counts = {"labels_in": len(label_rows)}
-    known = label_rows["track_id"].notna() & label_rows["language"].isin(LANGUAGE_CLASSES)
-    counts["labels_invalid_language"] = int((label_rows["track_id"].notna() & ~known).sum())
+    has_id = label_rows["track_id"].notna() & label_rows["track_id"].astype(str).str.strip().ne("")
+    known = has_id & label_rows["language"].isin(LANGUAGE_CLASSES)
+    counts["labels_without_track_id"] = int((~has_id).sum())
+    counts["labels_invalid_language"] = int((has_id & ~known).sum())
     valid = label_rows[known].drop_duplicates()
+    counts["labels_duplicate_rows"] = int(known.sum()) - len(valid)
     n_languages = valid.groupby("track_id")["language"].nunique()
     ambiguous = set(n_languages[n_languages > 1].index)
     counts["labels_ambiguous_tracks"] = len(ambiguous)
+    counts["labels_ambiguous_rows"] = int(valid["track_id"].isin(ambiguous).sum())
     valid = valid[~valid["track_id"].isin(ambiguous)]
+    if valid.empty:
+        raise InputError(f"no labelled tracks to learn from: inputs.labels has {counts['labels_in']} rows, none "
+                         f"usable ({', '.join(f'{k}={v}' for k, v in counts.items())})")
     pdf = valid.merge(feature_rows, on="track_id", how="left").sort_values("track_id").reset_index(drop=True)
     counts["labels_without_track"] = int((pdf["in_tracks"] != True).sum())  # noqa: E712 (null-safe)
     pdf = add_modality_flags(pdf.drop(columns=["in_tracks"]))
