@@ -20,8 +20,8 @@ from tests._feature_world import feature_rows, make_world
 
 
 def test_resnet_shapes_hidden_layer_and_bad_input():
-    for position_channel in (False, True):
-        net = ResNet1D(n_classes=11, channels=4, position_channel=position_channel).eval()
+    for position in ("none", "ramp", "learned"):
+        net = ResNet1D(n_classes=11, channels=4, position=position, input_size=37).eval()
         x = torch.randn(5, 37)
         assert net(x).shape == (5, 11)
         assert net(x.unsqueeze(1)).shape == (5, 11)
@@ -33,6 +33,14 @@ def test_resnet_shapes_hidden_layer_and_bad_input():
         net(torch.randn(2, 3, 10))
     with pytest.raises(ParameterError):
         ResNet1D(n_classes=1)
+    # The learned code is one value per feature and channel: it fixes the input length.
+    assert net.position_code.shape == (4, 37)
+    with pytest.raises(ParameterError, match="reads vectors of 37 values"):
+        net(torch.randn(2, 36))
+    with pytest.raises(ParameterError, match="needs the input size"):
+        ResNet1D(n_classes=11, position="learned")
+    with pytest.raises(ParameterError, match="classifier.position"):
+        ResNet1D(n_classes=11, position="sinusoid")
 
 
 LAYOUT = InputLayout.for_subset("multimodal", {"consumption": 2, "timbral": 1, "vocals": 2})

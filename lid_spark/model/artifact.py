@@ -38,7 +38,7 @@ from lid_spark.model.resnet1d import ResNet1D
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "meta.json"
 CHECKSUM_FILE = "SHA256SUMS"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: position encoding (none | ramp | learned) and input_size
 
 
 def _sha256(path: Path) -> str:
@@ -185,7 +185,7 @@ class LanguageClassifier:
             "thresholds": {k: float(v) for k, v in self.thresholds.items()},
             "layout": self.layout.to_json(),
             "channels": self.net.channels,
-            "position_channel": self.net.position_channel,
+            "position": self.net.position, "input_size": self.net.input_size,
             "fallback": dict(self.fallback),
             "fallback_vectors": {m: {"A": self.stats[m].mean.tolist(), "Z": [0.0] * self.layout.dims[m]}
                                  for m in self.layout.modalities},
@@ -229,7 +229,7 @@ class LanguageClassifier:
         if meta.get("format_version") != FORMAT_VERSION:
             raise InputError(f"{src}: artifact format {meta.get('format_version')} is not {FORMAT_VERSION}")
         layout = InputLayout.from_json(meta["layout"])
-        net = ResNet1D(len(meta["languages"]), int(meta["channels"]), bool(meta["position_channel"]))
+        net = ResNet1D(len(meta["languages"]), int(meta["channels"]), meta["position"], meta["input_size"])
         try:
             state = torch.load(src / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:  # code or objects other than tensors: never executed

@@ -38,7 +38,7 @@ from lid_spark.evaluation.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
 from lid_spark.model.features import (InputLayout, fan_out, fit_modality_stats, modality_dims,
                                       segments_of, subset_modalities)
-from lid_spark.model.resnet1d import ResNet1D
+from lid_spark.model.resnet1d import POSITION_ENCODINGS, ResNet1D
 from lid_spark.progress import get_logger
 
 AUGMENTATIONS = ("none", "Z", "A", "Z+G", "A+G")
@@ -61,7 +61,7 @@ class TrainSettings:
 
     subset: str = "multimodal"
     channels: int = 16
-    position_channel: bool = True
+    position: str = "learned"
     epochs: int = 50
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -82,6 +82,8 @@ class TrainSettings:
     def __post_init__(self):
         subset_modalities(self.subset)
         parse_augmentation(self.augment_missing_consumption)
+        if self.position not in POSITION_ENCODINGS:
+            raise ParameterError(f"classifier.position must be one of {POSITION_ENCODINGS}, got {self.position!r}")
         for name in ("channels", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"classifier.{name} must be >= 1, got {getattr(self, name)}")
@@ -291,7 +293,7 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     input_mean = base.mean(axis=0).astype(np.float32)
     input_std = np.maximum(base.std(axis=0), 1e-6).astype(np.float32)
 
-    net = ResNet1D(len(languages), settings.channels, settings.position_channel).to(device)
+    net = ResNet1D(len(languages), settings.channels, settings.position, layout.size).to(device)
     clf = LanguageClassifier(net=net, subset=settings.subset, layout=layout, stats=stats,
                              fallback=settings.inference_fallback, input_mean=input_mean, input_std=input_std,
                              languages=tuple(languages), second_language_min=settings.second_language_min,
