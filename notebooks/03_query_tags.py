@@ -5,7 +5,8 @@
 # MAGIC The example queries of `lid_spark.sql` (also in `docs/sql.md`): languages per market, the
 # MAGIC low-confidence review queue, tags that changed between two table versions (time travel) and
 # MAGIC the change data feed. On Databricks with `tables.schema` set, the same queries run on the
-# MAGIC catalog table `<schema>.language_tags`.
+# MAGIC catalog table `<schema>.language_tags`. Languages per market needs the optional `market`
+# MAGIC column of the tracks table (the synthetic catalog has one: an ISO 3166 country per track).
 
 # COMMAND ----------
 
@@ -31,13 +32,15 @@ print(f"current tags view: {view}")
 
 # COMMAND ----------
 
+results = {}  # query name -> DataFrame, for further exploration
 for name, (question, _) in EXAMPLE_QUERIES.items():
     if name == "languages_per_market" and "market" not in tracks_columns:
-        continue  # the catalog has no market column
+        print(f"\n-- {name}: skipped, the tracks table has no market column")
+        continue
     print(f"\n-- {name}: {question}")
     if name in ("changed_between_versions", "change_feed_since"):
         first, latest = table_versions(spark, cfg)
-        df = run_query(spark, cfg, name, old_version=first, new_version=latest, since_version=first)
+        results[name] = run_query(spark, cfg, name, old_version=first, new_version=latest, since_version=first)
     else:
-        df = run_query(spark, cfg, name)
-    df.show(20, truncate=False)
+        results[name] = run_query(spark, cfg, name)
+    results[name].show(20, truncate=False)
