@@ -141,3 +141,11 @@ def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path
     for name in ("report.md", "calibration.json", "figure2_tsne.png", "pr_multimodal.png", "confusion_multimodal.png"):
         assert (report / name).is_file(), name
     assert list((tmp_path / "mlruns").rglob("table1.json")), "evaluation run not logged to MLflow"
+
+
+def test_report_without_table2(tmp_path):
+    # evaluation.table2=false: the report says Table 2 was not run instead of failing.
+    table1 = {"multimodal": _table(("precision", "recall", "f1", "ap"), 0.9)}
+    paths = write_report(tmp_path, table1, {}, {"labelled_tracks": 10}, {"multimodal": "lid-v1-x"}, [])
+    assert "Not run (evaluation.table2 is false)" in paths["report"].read_text()
+    assert json.loads(paths["table2"].read_text()) == {}

@@ -57,6 +57,8 @@ def table1_markdown(table1: Mapping) -> str:
 def table2_markdown(table2: Mapping) -> str:
     """Table 2 as markdown: AP per language for each missing-consumption variant."""
     variants = list(table2)
+    if not variants:  # evaluation.table2=false
+        return "Not run (evaluation.table2 is false)."
     lines = ["| Language | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
     for lang in _rows(table2):
         lines.append(f"| {'Avg.' if lang == 'avg' else lang} | " + " | ".join(_fmt(table2[v][lang]["ap"]) for v in variants) + " |")
