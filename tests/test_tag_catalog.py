@@ -63,6 +63,8 @@ def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_p
     report = json.loads((Path(cfg.output.report_dir) / "tagging.json").read_text())
     assert report["scored"] == 1 and report["tracks_in"] == len(distinct_tracks)
     assert report["tracks_tagged_or_listed"] == report["tracks_in"]
+    seconds = report["seconds"]
+    assert seconds["total"] >= seconds["score"] + seconds["merge"] and min(seconds.values()) > 0
 
     # The query notebook runs locally against these tables.
     os.environ["LID_SPARK_TABLES"] = cfg.tables.location
