@@ -10,23 +10,27 @@
 
 # COMMAND ----------
 
-import os
+# Parameters (Databricks widgets; locally LID_SPARK_<NAME> environment variables).
+PARAMETERS = {
+    "config": "",                        # a YAML config file (e.g. the one your catalog runs with)
+    "tables": "",                        # tables.location of language_tags (default lid-spark-out/tables)
+    "tracks": "",                        # inputs.tracks: for languages per market
+}
+
+# COMMAND ----------
 
 from lid_spark.config import load_config
+from lid_spark.notebook import notebook_parameters
 from lid_spark.spark import get_spark
-from lid_spark.tables import input_table, read_table
 from lid_spark.sql import EXAMPLE_QUERIES, create_current_tags_view, run_query, table_versions
+from lid_spark.tables import input_table, read_table
 
-try:
-    TABLES = dbutils.widgets.get("tables")  # noqa: F821
-    TRACKS = dbutils.widgets.get("tracks")  # noqa: F821
-except NameError:
-    TABLES = os.environ.get("LID_SPARK_TABLES", "lid-spark-out/tables")
-    TRACKS = os.environ.get("LID_SPARK_TRACKS")
-
-cfg = load_config(overrides=[f"tables.location={TABLES}"] + ([f"inputs.tracks={TRACKS}"] if TRACKS else []))
+params = notebook_parameters(PARAMETERS, globals().get("dbutils"))
+overrides = [f"{key}={params[name]}" for name, key in (("tables", "tables.location"), ("tracks", "inputs.tracks"))
+             if params[name]]
+cfg = load_config([params["config"]] if params["config"] else [], overrides)
 spark = get_spark(cfg)
-tracks_columns = read_table(spark, input_table(cfg, "tracks")).columns if TRACKS else []
+tracks_columns = read_table(spark, input_table(cfg, "tracks")).columns if cfg.inputs.tracks else []
 view = create_current_tags_view(spark, cfg)
 print(f"current tags view: {view}")
 
