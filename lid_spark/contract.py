@@ -17,6 +17,8 @@ TRACKS = T.StructType([
     T.StructField("artist_id", T.StringType(), True),
     T.StructField("audio_uri", T.StringType(), True),
     T.StructField("duration_s", T.DoubleType(), True),
+    # Where the track is released (e.g. an ISO 3166 country): only the languages_per_market query uses it.
+    T.StructField("market", T.StringType(), True),
 ])
 PLAYS = T.StructType([
     T.StructField("user_id", T.StringType(), False),
@@ -30,7 +32,7 @@ LABELS = T.StructType([
 ])
 CONTRACTS = {"tracks": TRACKS, "plays": PLAYS, "labels": LABELS}
 # Optional columns that may be absent: filled with nulls.
-OPTIONAL = {"tracks": {"duration_s", "artist_id"}, "plays": {"session_id"}, "labels": set()}
+OPTIONAL = {"tracks": {"duration_s", "artist_id", "market"}, "plays": {"session_id"}, "labels": set()}
 
 # A catalog duration_s longer than this (or not a positive number) is implausible: counted in the
 # extract_features report. Extraction never trusts it: audio_status.duration_s is read from the file.

@@ -16,9 +16,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lid_spark.config import Config
 from lid_spark.errors import ParameterError
-from lid_spark.tables import TableRef, input_table, parse_table_ref, resolve_table
+from lid_spark.tables import TableRef, input_table, parse_table_ref, read_table, resolve_table, table_exists
 
 CURRENT_TAGS_VIEW = "current_language_tags"
+TRACKS_VIEW = "lid_spark_tracks"  # temporary view over a Parquet tracks table
 
 # name -> (what it answers, SQL template)
 EXAMPLE_QUERIES: dict[str, tuple[str, str]] = {
@@ -27,7 +28,7 @@ EXAMPLE_QUERIES: dict[str, tuple[str, str]] = {
         "SELECT language, status, count(*) AS tracks FROM {tags} GROUP BY language, status ORDER BY tracks DESC",
     ),
     "languages_per_market": (
-        "Language mix of each market's catalog (tracks.market, when the catalog has it)",
+        "Language mix of each market's catalog (the optional tracks.market column, e.g. an ISO 3166 country)",
         "SELECT tr.market, t.language, count(*) AS tracks, "
         "round(count(*) / sum(count(*)) OVER (PARTITION BY tr.market), 3) AS share "
         "FROM {tags} t JOIN {tracks} tr ON t.track_id = tr.track_id "
@@ -84,8 +85,17 @@ def render_query(name: str, tags: TableRef, tracks: TableRef | None = None, **ve
 
 
 def run_query(spark: SparkSession, cfg: Config, name: str, **versions: int) -> DataFrame:
+    """Run example query ``name`` over the configured tags table (and ``inputs.tracks`` when it needs it).
+
+    A tracks table given as Parquet files (the synthetic catalog's layout) is read through the
+    temporary view ``lid_spark_tracks``: Spark SQL's ``delta.`path``` syntax needs a Delta table.
+    """
     tags = resolve_table(cfg, "language_tags")
     tracks = input_table(cfg, "tracks") if cfg.inputs.tracks else None
+    if (name in EXAMPLE_QUERIES and "{tracks}" in EXAMPLE_QUERIES[name][1] and tracks is not None
+            and tracks.is_path and not table_exists(spark, tracks)):
+        read_table(spark, tracks).createOrReplaceTempView(TRACKS_VIEW)
+        tracks = parse_table_ref(TRACKS_VIEW)
     return spark.sql(render_query(name, tags, tracks, **versions))
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,8 @@ class TaggingSummary:
     by_language: dict[str, int]
     model_version: str
     table: str
+    # Wall seconds: "score" (feature frame + UDF inference of the tracks to score), "merge", "total".
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def tracks_tagged_or_listed(self) -> int:
@@ -161,6 +164,7 @@ def tag_catalog(spark, cfg, full: bool = False) -> TaggingSummary:
     from lid_spark.tables import input_table, merge_upsert, read_table, resolve_table, table_exists
     from udfs.tagging import tag_batches
 
+    started = time.perf_counter()
     model_dir = model_directory(cfg)
     # Load on the driver first: a missing or tampered artifact fails here, before any work.
     classifier = LanguageClassifier.load(model_dir)
@@ -182,14 +186,18 @@ def tag_catalog(spark, cfg, full: bool = False) -> TaggingSummary:
                                     frame.feature_fingerprint == done.feature_fingerprint,
                                     F.lit(model_version) == done.model_version], how="left_anti")
     with step(f"score tracks with {model_dir}"):
+        score_start = time.perf_counter()
         tags = todo.mapInPandas(
             tag_batches(model_dir, model_version, cfg.tagging.min_confidence, cfg.tagging.second_language_min,
-                        cfg.tagging.device),
+                        cfg.tagging.device, cfg.tagging.torch_threads),
             TAG_SCHEMA_DDL,
         ).persist()
         scored = tags.count()
+        score_seconds = time.perf_counter() - score_start
     with step(f"MERGE {scored} tags into {ref}"):
+        merge_start = time.perf_counter()
         metrics = merge_upsert(spark, tags, ref, keys=["track_id"]) if scored else {}
+        merge_seconds = time.perf_counter() - merge_start
     tags.unpersist()
     by_status, by_language = {}, {}
     if table_exists(spark, ref):  # absent only when the catalog is empty and nothing was ever tagged
@@ -201,7 +209,8 @@ def tag_catalog(spark, cfg, full: bool = False) -> TaggingSummary:
         tracks_in=tracks_in, invalid_track_rows=rows_in - tracks_in, unchanged_skipped=tracks_in - scored,
         scored=scored, inserted=metrics.get("numTargetRowsInserted", 0),
         updated=metrics.get("numTargetRowsUpdated", 0), by_status=by_status, by_language=by_language,
-        model_version=model_version, table=str(ref))
+        model_version=model_version, table=str(ref),
+        seconds={"score": score_seconds, "merge": merge_seconds, "total": time.perf_counter() - started})
     if summary.tracks_tagged_or_listed != tracks_in:
         raise RuntimeError(f"tagging lost tracks: {tracks_in} in, {summary.tracks_tagged_or_listed} in {ref}")
     _write_report(cfg, summary)

@@ -7,34 +7,41 @@
 # MAGIC codebook, audio features, classifier training and evaluation (the paper's Table 1 and 2), and
 # MAGIC tagging into the Delta table `language_tags`.
 # MAGIC
-# MAGIC Runs on Databricks (attach to a cluster with lid-spark installed) and locally as plain Python:
-# MAGIC `python notebooks/01_quickstart.py` (settings from the environment, see below).
+# MAGIC Runs on Databricks (attach to a cluster with lid-spark installed; the parameters below become
+# MAGIC widgets) and locally as plain Python: `python notebooks/01_quickstart.py`, with the parameters
+# MAGIC from `LID_SPARK_OUT` and `LID_SPARK_SETTINGS` environment variables.
 
 # COMMAND ----------
 
-import os
+# Parameters. `settings`: configuration overrides, `key=value` separated by spaces, e.g. a smaller
+# world: "synth.tracks=110 synth.seconds=6 evaluation.table2=false".
+PARAMETERS = {
+    "out": "notebook-out",   # the catalog, Delta tables, models and report go under this directory
+    "settings": "",
+}
+
+# COMMAND ----------
+
 from pathlib import Path
 
 from lid_spark.config import load_config
 from lid_spark.demo import run_demo
+from lid_spark.notebook import notebook_parameters, split_settings
 from lid_spark.spark import get_spark
+from lid_spark.tables import read_table, resolve_table
 
-try:  # Databricks provides dbutils and spark; locally lid-spark creates the session.
-    OUT = dbutils.widgets.get("out")  # noqa: F821
-except NameError:
-    OUT = os.environ.get("LID_SPARK_NOTEBOOK_OUT", "notebook-out")
-SETTINGS = [s for s in os.environ.get("LID_SPARK_NOTEBOOK_SETTINGS", "").split() if s]
-
-out = Path(OUT).resolve()
+params = notebook_parameters(PARAMETERS, globals().get("dbutils"))
+out = Path(params["out"]).resolve()
 cfg = load_config(overrides=[f"tables.location={out / 'tables'}", f"output.report_dir={out / 'report'}",
-                             f"output.models_dir={out / 'models'}", *SETTINGS])
+                             f"output.models_dir={out / 'models'}", *split_settings(params["settings"])])
 spark = get_spark(cfg)
 
 # COMMAND ----------
 
 # MAGIC %md
 # MAGIC ## Run the pipeline
-# MAGIC Each stage prints a line when it starts and ends. The synthetic catalog size is `synth.tracks`.
+# MAGIC Each stage prints a line when it starts and ends; the end prints Table 1, the tags per language
+# MAGIC and where everything is. The synthetic catalog size is `synth.tracks`.
 
 # COMMAND ----------
 
@@ -44,8 +51,12 @@ run_demo(cfg, out)
 
 # MAGIC %md
 # MAGIC ## Look at the tags
+# MAGIC One row per catalog track: `tagged`, `low_confidence` (best guess kept, flagged), `instrumental`
+# MAGIC (`zxx`) or `no_features` (`und`).
 
 # COMMAND ----------
 
-tags = spark.read.format("delta").load(str(out / "tables" / "language_tags"))
-tags.groupBy("language", "status").count().orderBy("language").show(50)
+tags = read_table(spark, resolve_table(cfg, "language_tags"))
+tags.groupBy("language", "status").count().orderBy("language", "status").show(50)
+catalog_tracks = spark.read.parquet(str(out / "catalog" / "tracks")).select("track_id").distinct().count()
+print(f"{catalog_tracks} catalog tracks, {tags.count()} rows in language_tags")

@@ -2,50 +2,82 @@
 # MAGIC %md
 # MAGIC # Tag your own catalog
 # MAGIC
-# MAGIC Point lid-spark at your tables (the data contract: `tracks` with track_id, artist_id, audio_uri,
-# MAGIC duration_s; `plays` with user_id, track_id, ts, session_id) and a trained classifier, then run the
-# MAGIC feature stages and tagging. Every stage is incremental: rerunning scores only new or changed tracks.
+# MAGIC Point lid-spark at your tables (the data contract, `docs/byo_catalog.md`: `tracks` with track_id,
+# MAGIC artist_id, audio_uri, duration_s; `plays` with user_id, track_id, ts, session_id; optionally
+# MAGIC `labels` with track_id, language) and run the feature stages and tagging. Every stage is
+# MAGIC incremental: rerunning processes only new or changed tracks.
 # MAGIC
-# MAGIC Set the widgets (Databricks) or the environment variables (locally):
-# MAGIC `LID_SPARK_TRACKS`, `LID_SPARK_PLAYS`, `LID_SPARK_TABLES`, `LID_SPARK_MODELS`, `LID_SPARK_REPORT`.
+# MAGIC Either give one config file (`config`, e.g. `conf/examples/my_catalog.yaml`) or the
+# MAGIC parameters below; a non-empty parameter overrides the file. On Databricks they are widgets;
+# MAGIC locally, `LID_SPARK_<NAME>` environment variables (`LID_SPARK_TRACKS`, ...).
+
+# COMMAND ----------
+
+# Parameters: a table is a Delta/Parquet path or a catalog name (catalog.schema.table).
+PARAMETERS = {
+    "config": "",       # a YAML config file layered over conf/default.yaml
+    "tracks": "",       # inputs.tracks
+    "plays": "",        # inputs.plays
+    "labels": "",       # inputs.labels: only needed to train a classifier here
+    "audio_root": "",   # inputs.audio_root: prefix of relative audio_uri values
+    "tables": "",       # tables.location: where the derived Delta tables go
+    "models": "",       # output.models_dir: codebook and classifiers
+    "report": "",       # output.report_dir
+    "model_dir": "",    # tagging.model_dir: tag with a classifier trained elsewhere
+    "settings": "",     # further key=value overrides separated by spaces
+}
 
 # COMMAND ----------
 
 import os
 
+from lid_spark.audio.timbral import codebook_dir
 from lid_spark.config import load_config
+from lid_spark.errors import InputError
+from lid_spark.notebook import notebook_parameters, split_settings
 from lid_spark.pipeline import run_job
 from lid_spark.spark import get_spark
+from lid_spark.tables import input_table, read_table, resolve_table
+from lid_spark.tagging import model_directory
 
-
-def setting(name: str, default: str | None = None) -> str | None:
-    try:
-        return dbutils.widgets.get(name.lower())  # noqa: F821
-    except NameError:
-        return os.environ.get(f"LID_SPARK_{name.upper()}", default)
-
-
-overrides = [
-    f"inputs.tracks={setting('tracks')}",
-    f"inputs.plays={setting('plays')}",
-    f"tables.location={setting('tables', 'lid-spark-out/tables')}",
-    f"output.models_dir={setting('models', 'lid-spark-out/models')}",
-    f"output.report_dir={setting('report', 'lid-spark-out/report')}",
-    *[s for s in os.environ.get("LID_SPARK_NOTEBOOK_SETTINGS", "").split() if s],
-]
-cfg = load_config(overrides=overrides)
+params = notebook_parameters(PARAMETERS, globals().get("dbutils"))
+keys = {"tracks": "inputs.tracks", "plays": "inputs.plays", "labels": "inputs.labels",
+        "audio_root": "inputs.audio_root", "tables": "tables.location", "models": "output.models_dir",
+        "report": "output.report_dir", "model_dir": "tagging.model_dir"}
+overrides = [f"{key}={params[name]}" for name, key in keys.items() if params[name]]
+cfg = load_config([params["config"]] if params["config"] else [], overrides + split_settings(params["settings"]))
 spark = get_spark(cfg)
+print(f"tracks: {input_table(cfg, 'tracks')}\nplays:  {input_table(cfg, 'plays')}\n"
+      f"tags:   {resolve_table(cfg, 'language_tags')}\nmodel:  {model_directory(cfg)}")
 
 # COMMAND ----------
 
 # MAGIC %md
 # MAGIC ## Features: consumption embeddings from plays, audio features from the files
-# MAGIC The timbral codebook is fitted once on an unlabeled sample (skip `fit_codebook` when one exists).
+# MAGIC The timbral codebook is fitted once on an unlabeled sample of the catalog; an existing one is
+# MAGIC kept (its version is part of every audio feature's version: refitting re-extracts everything).
 
 # COMMAND ----------
 
-for stage in ("cooccurrence", "train_embeddings", "extract_features"):
-    run_job(stage, cfg)
+run_job("cooccurrence", cfg)
+run_job("train_embeddings", cfg)
+if not os.path.isdir(codebook_dir(cfg)):
+    run_job("fit_codebook", cfg)
+run_job("extract_features", cfg)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## The classifier
+# MAGIC Tagging uses `tagging.model_dir`, else `<output.models_dir>/<classifier.features>`. When neither
+# MAGIC holds a classifier and `labels` is given, one is trained here on your labelled tracks.
+
+# COMMAND ----------
+
+if not os.path.isdir(model_directory(cfg)):
+    if not cfg.inputs.labels:
+        raise InputError(f"no classifier at {model_directory(cfg)}: set model_dir, or labels to train one")
+    run_job("train_classifier", cfg)
 
 # COMMAND ----------
 
@@ -57,5 +89,5 @@ for stage in ("cooccurrence", "train_embeddings", "extract_features"):
 # COMMAND ----------
 
 run_job("tag_catalog", cfg)
-tags_path = os.path.join(cfg.tables.location, cfg.tables.names.language_tags)
-spark.read.format("delta").load(os.path.abspath(tags_path)).groupBy("status").count().show()
+tags = read_table(spark, resolve_table(cfg, "language_tags"))
+tags.groupBy("status").count().show()

@@ -5,39 +5,46 @@
 # MAGIC The example queries of `lid_spark.sql` (also in `docs/sql.md`): languages per market, the
 # MAGIC low-confidence review queue, tags that changed between two table versions (time travel) and
 # MAGIC the change data feed. On Databricks with `tables.schema` set, the same queries run on the
-# MAGIC catalog table `<schema>.language_tags`.
+# MAGIC catalog table `<schema>.language_tags`. Languages per market needs the optional `market`
+# MAGIC column of the tracks table (the synthetic catalog has one: an ISO 3166 country per track).
 
 # COMMAND ----------
 
-import os
+# Parameters (Databricks widgets; locally LID_SPARK_<NAME> environment variables).
+PARAMETERS = {
+    "config": "",                        # a YAML config file (e.g. the one your catalog runs with)
+    "tables": "",                        # tables.location of language_tags (default lid-spark-out/tables)
+    "tracks": "",                        # inputs.tracks: for languages per market
+}
+
+# COMMAND ----------
 
 from lid_spark.config import load_config
+from lid_spark.notebook import notebook_parameters
 from lid_spark.spark import get_spark
-from lid_spark.tables import input_table, read_table
 from lid_spark.sql import EXAMPLE_QUERIES, create_current_tags_view, run_query, table_versions
+from lid_spark.tables import input_table, read_table
 
-try:
-    TABLES = dbutils.widgets.get("tables")  # noqa: F821
-    TRACKS = dbutils.widgets.get("tracks")  # noqa: F821
-except NameError:
-    TABLES = os.environ.get("LID_SPARK_TABLES", "lid-spark-out/tables")
-    TRACKS = os.environ.get("LID_SPARK_TRACKS")
-
-cfg = load_config(overrides=[f"tables.location={TABLES}"] + ([f"inputs.tracks={TRACKS}"] if TRACKS else []))
+params = notebook_parameters(PARAMETERS, globals().get("dbutils"))
+overrides = [f"{key}={params[name]}" for name, key in (("tables", "tables.location"), ("tracks", "inputs.tracks"))
+             if params[name]]
+cfg = load_config([params["config"]] if params["config"] else [], overrides)
 spark = get_spark(cfg)
-tracks_columns = read_table(spark, input_table(cfg, "tracks")).columns if TRACKS else []
+tracks_columns = read_table(spark, input_table(cfg, "tracks")).columns if cfg.inputs.tracks else []
 view = create_current_tags_view(spark, cfg)
 print(f"current tags view: {view}")
 
 # COMMAND ----------
 
+results = {}  # query name -> DataFrame, for further exploration
 for name, (question, _) in EXAMPLE_QUERIES.items():
     if name == "languages_per_market" and "market" not in tracks_columns:
-        continue  # the catalog has no market column
+        print(f"\n-- {name}: skipped, the tracks table has no market column")
+        continue
     print(f"\n-- {name}: {question}")
     if name in ("changed_between_versions", "change_feed_since"):
         first, latest = table_versions(spark, cfg)
-        df = run_query(spark, cfg, name, old_version=first, new_version=latest, since_version=first)
+        results[name] = run_query(spark, cfg, name, old_version=first, new_version=latest, since_version=first)
     else:
-        df = run_query(spark, cfg, name)
-    df.show(20, truncate=False)
+        results[name] = run_query(spark, cfg, name)
+    results[name].show(20, truncate=False)

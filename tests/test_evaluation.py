@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -144,7 +145,23 @@ def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path
 
 
 def test_report_without_table2(tmp_path):
-    table1 = {s: _table(("precision", "recall", "f1", "ap"), 0.7) for s in TABLE1_SUBSETS}
-    paths = write_report(tmp_path, table1, {}, {"labelled_tracks": 10}, {}, [])
+    # evaluation.table2=false: the report says Table 2 was not run instead of failing.
+    table1 = {"multimodal": _table(("precision", "recall", "f1", "ap"), 0.9)}
+    paths = write_report(tmp_path, table1, {}, {"labelled_tracks": 10}, {"multimodal": "lid-v1-x"}, [])
+    assert "Not run (evaluation.table2 is false)" in paths["report"].read_text()
     assert json.loads(paths["table2"].read_text()) == {}
-    assert "Not computed (`evaluation.table2: false`)" in paths["report"].read_text()
+
+
+def test_mlflow_runs_of_two_configs_in_one_process_log_to_their_own_stores(tmp_path, monkeypatch):
+    from lid_spark.config import load_config
+    from lid_spark.evaluation.tracking import mlflow_run
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in ("first", "second"):
+        cfg = load_config(overrides=[f"output.report_dir={tmp_path / name / 'report'}"])
+        with mlflow_run(cfg, name) as mlflow:
+            mlflow.log_metric("x", 1.0)
+    # MLflow exports the URI it is given; a later run with other settings must not inherit it.
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    for name in ("first", "second"):
+        assert list((tmp_path / name / "mlruns").rglob("meta.yaml")), name

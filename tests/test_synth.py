@@ -17,7 +17,7 @@ from lid_spark import INSTRUMENTAL, LANGUAGE_CLASSES, TARGET_LANGUAGES
 from lid_spark.config import load_config
 from lid_spark.contract import conform
 from lid_spark.errors import ParameterError
-from lid_spark.synth.catalog import catalog_plan
+from lid_spark.synth.catalog import MARKET_COUNTRIES, catalog_plan
 from lid_spark.synth.dsp import flat_f0, mfcc_stats
 from lid_spark.synth.lexicon import vocabulary
 from lid_spark.synth.params import SynthParams
@@ -98,6 +98,34 @@ def test_world_meets_the_input_contract(spark, world):
         info = sf.info(row.audio_uri)
         assert row.audio_uri.startswith("/") and info.channels == 1 and info.samplerate == 16000
         assert info.frames == round(row.duration_s * 16000)
+
+
+def _check_markets(tracks: pd.DataFrame, truth: pd.DataFrame, plan: pd.DataFrame) -> None:
+    """Every track's market is a country of its sung language (instrumentals: the artist's language)."""
+    rows = tracks.merge(truth[["track_id", "sung_language", "is_instrumental"]], on="track_id") \
+        .merge(plan[["track_id", "artist_language"]], on="track_id")
+    assert len(rows) == len(tracks) and rows["market"].notna().all()
+    language = rows["sung_language"].where(~rows["is_instrumental"], rows["artist_language"])
+    allowed = [{c for c, _ in MARKET_COUNTRIES[lang]} for lang in language]
+    assert all(m in ok for m, ok in zip(rows["market"], allowed))
+    # One country per artist and language.
+    assert rows.assign(language=language).groupby(["artist_id", "language"])["market"].nunique().max() == 1
+
+
+@pytest.mark.slow
+def test_tracks_carry_a_market_country_of_their_language(spark, world):
+    tracks = conform(spark.read.parquet(str(world.tracks_path)), "tracks").toPandas()
+    assert dict(conform(spark.read.parquet(str(world.tracks_path)), "tracks").dtypes)["market"] == "string"
+    _check_markets(tracks, pd.read_parquet(world.truth_path), catalog_plan(world.params))
+
+
+def test_sessions_only_tracks_carry_markets_too(tmp_path):
+    world = write_sessions_only(tmp_path, {"tracks": 1100, "users": 200})
+    tracks = pd.read_parquet(world.tracks_path)
+    _check_markets(tracks, pd.read_parquet(world.truth_path), catalog_plan(world.params))
+    # Several countries for a language released in several (en: US and GB).
+    en = tracks.merge(pd.read_parquet(world.truth_path), on="track_id").query("sung_language == 'en'")
+    assert set(en["market"]) == {"US", "GB"}
 
 
 @pytest.mark.slow

@@ -2,10 +2,12 @@
 
 import os
 import runpy
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from lid_spark.synth.catalog import market_country
 from lid_spark.tables import read_table, resolve_table, write_table
 from tests._feature_world import SCHEMAS, make_world
 
@@ -15,20 +17,23 @@ def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_p
     import jobs.tag_catalog
     import jobs.train_classifier
 
-    world = make_world(tracks_per_language=9, seed=5)
+    # Sharp consumption clusters: the small model tags confidently, so languages_per_market has rows.
+    world = make_world(tracks_per_language=9, seed=5, noise={"consumption": 0.3})
     cfg = table_config
     for key, table in (("consumption", "consumption_embeddings"), ("timbral", "timbral_features"),
                        ("segments", "vocal_segments"), ("status", "audio_status")):
         write_table(spark.createDataFrame(world[key], SCHEMAS[key]), resolve_table(cfg, table))
     # One catalog track nobody extracted features for, and a duplicate row: both must be accounted for.
-    tracks = [tuple(r) for r in world["tracks"].itertuples(index=False)]
-    tracks += [("never_seen", "ar_x", "audio/x.wav", 1.0), tracks[0]]
-    spark.createDataFrame(tracks, SCHEMAS["tracks"]).write.format("delta").save(str(tmp_path / "tracks"))
+    # A market per track as the synthetic catalog has it; Parquet files, as the synthetic catalog writes.
+    language = dict(zip(world["labels"].track_id, world["labels"].language))
+    tracks = [(*r, market_country(language[r[0]], r[1])) for r in world["tracks"].itertuples(index=False)]
+    tracks += [("never_seen", "ar_x", "audio/x.wav", 1.0, "US"), tracks[0]]
+    spark.createDataFrame(tracks, SCHEMAS["tracks"] + ", market string").write.parquet(str(tmp_path / "tracks"))
     spark.createDataFrame(world["labels"], SCHEMAS["labels"]).write.format("delta").save(str(tmp_path / "labels"))
     settings = [f"inputs.tracks={tmp_path / 'tracks'}", f"inputs.labels={tmp_path / 'labels'}",
                 f"tables.location={cfg.tables.location}", f"output.report_dir={cfg.output.report_dir}",
                 f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.num_threads=1",
-                "classifier.epochs=8", "classifier.segments_per_track=2"]
+                "classifier.epochs=20", "classifier.segments_per_track=2"]
     assert jobs.train_classifier.main(settings) == 0
 
     assert jobs.tag_catalog.main(settings) == 0
@@ -58,11 +63,19 @@ def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_p
     report = json.loads((Path(cfg.output.report_dir) / "tagging.json").read_text())
     assert report["scored"] == 1 and report["tracks_in"] == len(distinct_tracks)
     assert report["tracks_tagged_or_listed"] == report["tracks_in"]
+    seconds = report["seconds"]
+    assert seconds["total"] >= seconds["score"] + seconds["merge"] and min(seconds.values()) > 0
 
     # The query notebook runs locally against these tables.
     os.environ["LID_SPARK_TABLES"] = cfg.tables.location
     os.environ["LID_SPARK_TRACKS"] = str(tmp_path / "tracks")
     try:
-        runpy.run_path(str(Path(__file__).parents[1] / "notebooks" / "03_query_tags.py"), run_name="notebook")
+        notebook = runpy.run_path(str(Path(__file__).parents[1] / "notebooks" / "03_query_tags.py"),
+                                  run_name="notebook")
     finally:
         del os.environ["LID_SPARK_TABLES"], os.environ["LID_SPARK_TRACKS"]
+    # Languages per market: the confident tags counted per (market, language) over the catalog's rows.
+    per_market = {(r.market, r.language): r.tracks for r in notebook["results"]["languages_per_market"].collect()}
+    current = {r.track_id: r for r in read_table(spark, tags_ref).collect()}
+    expected = Counter((t[4], current[t[0]].language) for t in tracks if current[t[0]].status == "tagged")
+    assert per_market == dict(expected) and len({m for m, _ in per_market}) >= 3

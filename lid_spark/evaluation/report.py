@@ -57,6 +57,8 @@ def table1_markdown(table1: Mapping) -> str:
 def table2_markdown(table2: Mapping) -> str:
     """Table 2 as markdown: AP per language for each missing-consumption variant."""
     variants = list(table2)
+    if not variants:  # evaluation.table2=false
+        return "Not run (evaluation.table2 is false)."
     lines = ["| Language | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
     for lang in _rows(table2):
         lines.append(f"| {'Avg.' if lang == 'avg' else lang} | " + " | ".join(_fmt(table2[v][lang]["ap"]) for v in variants) + " |")
@@ -120,7 +122,7 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
     parts += [f"| {k} | {v} |" for k, v in counts.items()]
     parts += ["", "## Table 1: feature subsets (P, R, F1 at tuned thresholds; AP)", "", table1_markdown(table1), "",
               "## Table 2: multimodal model, consumption dropped from the test set (AP)", "",
-              table2_markdown(table2) if table2 else "Not computed (`evaluation.table2: false`).", "",
+              table2_markdown(table2), "",
               "## Calibration of the synthetic world against the paper", "",
               "| subset | mAP here | paper | target range | status |", "|---|---:|---:|---|---|"]
     for subset, c in cal.items():

@@ -48,11 +48,20 @@ def mlflow_run(cfg: Config, run_name: str):
     if uri.startswith("file:"):
         # MLflow 3 keeps the file store only on request; it is the zero-setup local default here.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    # set_tracking_uri also exports MLFLOW_TRACKING_URI, which tracking_uri() would then take for a
+    # later run with other settings in this process (a notebook, a test session): put it back after.
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg.evaluation.mlflow.experiment)
-    with mlflow.start_run(run_name=run_name) as run:
-        log.info("MLflow run %s in %s", run.info.run_id, uri)
-        yield mlflow
+    try:
+        mlflow.set_experiment(cfg.evaluation.mlflow.experiment)
+        with mlflow.start_run(run_name=run_name) as run:
+            log.info("MLflow run %s in %s", run.info.run_id, uri)
+            yield mlflow
+    finally:
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
 
 
 def flatten(prefix: str, value) -> dict[str, float]:

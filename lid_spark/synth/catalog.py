@@ -75,6 +75,58 @@ def market_style(seed: int, language: str) -> dict:
             "boosts": ((float(200 * 25 ** u[4]), 2.0), (float(200 * 25 ** u[5]), 1.0 + u[6]))}
 
 
+# Where each sung language's records are mostly released: ISO 3166-1 alpha-2 countries and the
+# share of that language's artists based there. The ``market`` column of the tracks table.
+MARKET_COUNTRIES = {
+    "de": (("DE", 0.7), ("AT", 0.15), ("CH", 0.15)), "en": (("US", 0.6), ("GB", 0.4)),
+    "es": (("MX", 0.45), ("ES", 0.3), ("AR", 0.25)), "fr": (("FR", 0.75), ("CA", 0.15), ("BE", 0.1)),
+    "hi": (("IN", 1.0),), "it": (("IT", 1.0),), "ja": (("JP", 1.0),), "pa": (("IN", 0.8), ("CA", 0.1), ("GB", 0.1)),
+    "ta": (("IN", 0.8), ("LK", 0.2)), "te": (("IN", 1.0),),
+    "ru": (("RU", 1.0),), "ar": (("EG", 0.4), ("SA", 0.35), ("AE", 0.25)), "ko": (("KR", 1.0),),
+    "cmn": (("CN", 0.7), ("TW", 0.3)), "pt": (("BR", 0.75), ("PT", 0.25)), "nl": (("NL", 0.7), ("BE", 0.3)),
+    "tr": (("TR", 1.0),), "sv": (("SE", 1.0),), "bn": (("BD", 0.6), ("IN", 0.4)), "el": (("GR", 1.0),),
+    "pl": (("PL", 1.0),), "id": (("ID", 1.0),),
+}
+UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 "unknown or unspecified": a language missing from MARKET_COUNTRIES
+
+
+def market_country(language: str, artist_id: str) -> str:
+    """The country an artist releases their ``language`` records in (ISO 3166-1 alpha-2).
+
+    Drawn from ``MARKET_COUNTRIES[language]`` by a hash of (artist, language), not from a random
+    stream, so adding it changed no other draw; an artist keeps one country per language.
+
+    Example
+    -------
+    >>> market_country("ja", "ar0123456789")
+    'JP'
+    >>> market_country("en", "ar0123456789") in ("US", "GB")
+    True
+    """
+    choices = MARKET_COUNTRIES.get(language)
+    if not choices:
+        return UNKNOWN_COUNTRY
+    digest = hashlib.blake2b(f"{artist_id}:{language}".encode(), digest_size=8).digest()
+    u = int.from_bytes(digest, "big") / 2.0 ** 64
+    cumulative = 0.0
+    for country, share in choices:
+        cumulative += share
+        if u < cumulative:
+            return country
+    return choices[-1][0]
+
+
+def track_markets(plan: pd.DataFrame) -> np.ndarray:
+    """Each track's market country: that of its sung language (instrumentals: the artist's language)."""
+    pairs = pd.DataFrame({"language": np.where(plan["is_instrumental"], plan["artist_language"], plan["language"]),
+                          "artist_id": plan["artist_id"].to_numpy()})
+    # One hash per (artist, language): artists have a few songs each.
+    unique = pairs.drop_duplicates()
+    unique = unique.assign(market=[market_country(lang, artist) for lang, artist in
+                                   zip(unique["language"], unique["artist_id"])])
+    return pairs.merge(unique, on=["language", "artist_id"], how="left")["market"].to_numpy(dtype=object)
+
+
 def genre_probabilities(language: str, genres: tuple[str, ...], affinity: float) -> np.ndarray:
     """p(genre | language): ``affinity`` of the mass on the language's leaning genres, the rest uniform."""
     uniform = np.full(len(genres), 1.0 / len(genres))

@@ -2,7 +2,7 @@
 
 Layout of ``out_dir`` (Parquet directories, FLAC files)::
 
-    tracks/   track_id, artist_id, audio_uri (absolute path), duration_s, title, genre
+    tracks/   track_id, artist_id, audio_uri (absolute path), duration_s, title, genre, market (ISO 3166 country)
     plays/    user_id, track_id, ts (timestamp), session_id (nullable)
     labels/   track_id, language (dominant language class; instrumental tracks have no row)
     truth/    track_id, language (class, or zxx), sung_language, second_language, is_instrumental,
@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from lid_spark import INSTRUMENTAL, OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.progress import get_logger, step
-from lid_spark.synth.catalog import catalog_plan
+from lid_spark.synth.catalog import catalog_plan, track_markets
 from lid_spark.synth.params import SynthParams
 from lid_spark.synth.sessions import ListeningModel
 
@@ -210,7 +210,7 @@ def build_world(out_dir: str | Path, cfg_or_params: Any = None, **overrides) -> 
         "track_id": plan["track_id"], "artist_id": plan["artist_id"], "audio_uri": rendered["audio_uri"],
         "duration_s": np.full(len(plan), float(p.seconds)),
         "title": [" ".join(lyr.split()[:2]) if lyr else f"Instrumental {i}" for i, lyr in enumerate(rendered["lyrics"])],
-        "genre": plan["genre"],
+        "genre": plan["genre"], "market": track_markets(plan),
     })
     truth = _truth(plan, listening).assign(vocal_level_db=rendered["vocal_level_db"], tempo=rendered["tempo"],
                                            vocal_seconds=rendered["vocal_seconds"], lyrics=rendered["lyrics"])
@@ -301,7 +301,8 @@ def write_sessions_only(out_dir: str | Path, cfg_or_params: Any = None, **overri
         listening = ListeningModel.fit(_markets(plan), p)
         tracks = pd.DataFrame({"track_id": plan["track_id"], "artist_id": plan["artist_id"],
                                "audio_uri": pa.nulls(len(plan), pa.string()).to_pandas(),
-                               "duration_s": np.full(len(plan), float(p.seconds)), "genre": plan["genre"]})
+                               "duration_s": np.full(len(plan), float(p.seconds)), "genre": plan["genre"],
+                               "market": track_markets(plan)})
         _write_parquet(tracks, out / "tracks")
         labels = _labels(plan)
         _write_parquet(labels, out / "labels")
