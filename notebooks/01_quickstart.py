@@ -24,16 +24,14 @@ PARAMETERS = {
 
 from pathlib import Path
 
-from lid_spark.config import load_config
-from lid_spark.demo import run_demo
+from lid_spark.demo import demo_config, run_demo
 from lid_spark.notebook import notebook_parameters, split_settings
 from lid_spark.spark import get_spark
 from lid_spark.tables import read_table, resolve_table
 
 params = notebook_parameters(PARAMETERS, globals().get("dbutils"))
 out = Path(params["out"]).resolve()
-cfg = load_config(overrides=[f"tables.location={out / 'tables'}", f"output.report_dir={out / 'report'}",
-                             f"output.models_dir={out / 'models'}", *split_settings(params["settings"])])
+cfg = demo_config(out, overrides=split_settings(params["settings"]))  # default.yaml + conf/demo.yaml + settings
 spark = get_spark(cfg)
 
 # COMMAND ----------
