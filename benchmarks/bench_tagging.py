@@ -118,12 +118,13 @@ def save_untrained_classifier(directory: Path, dims: dict[str, int], channels: i
     from lid_spark.model.artifact import LanguageClassifier
     from lid_spark.model.features import InputLayout, ModalityStats
     from lid_spark.model.resnet1d import ResNet1D
+    from lid_spark.model.train import TrainSettings
 
     torch.manual_seed(seed)
     layout = InputLayout.for_subset("multimodal", dims)
     stats = {m: ModalityStats(np.full(d, 0.5, np.float32), np.full(d, 0.29, np.float32)) for m, d in dims.items()}
     classifier = LanguageClassifier(
-        net=ResNet1D(11, channels, position_channel=True).eval(), subset="multimodal", layout=layout, stats=stats,
+        net=ResNet1D(11, channels, TrainSettings().position, layout.size).eval(), subset="multimodal", layout=layout, stats=stats,
         fallback={m: "A" for m in dims}, input_mean=np.full(layout.size, 0.5, np.float32),
         input_std=np.full(layout.size, 0.29, np.float32), model_version="bench-untrained")
     classifier.save(directory)
