@@ -13,8 +13,6 @@ with nothing changed writes nothing. A report goes to <output.report_dir>/extrac
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (spark-submit jobs/extract_features.py from a checkout)
 
-import json
-import os
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -25,7 +23,7 @@ from lid_spark.audio.pipeline import feature_version, spoken_lid_tag
 from lid_spark.audio.timbral import Codebook, codebook_dir
 from lid_spark.cli import job_parser, parse_job_args, run_job
 from lid_spark.contract import conform, implausible_duration
-from lid_spark.progress import get_logger, step
+from lid_spark.progress import get_logger, step, write_job_report
 from lid_spark.spark import get_spark
 from lid_spark.tables import (TableRef, dedupe_latest, input_table, merge_upsert, read_table, resolve_table,
                               table_exists, write_table)
@@ -122,9 +120,7 @@ def main(argv=None) -> int:
     todo.unpersist()
     log.info("extracted %d tracks %s: %d segments, %d timbral vectors", n_todo, report["statuses"],
              report["segments_written"], report["timbral_rows_written"])
-    os.makedirs(cfg.output.report_dir, exist_ok=True)
-    with open(os.path.join(cfg.output.report_dir, "extract_features.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
+    write_job_report(cfg.output.report_dir, "extract_features", report)
     return 0
 
 

@@ -10,8 +10,6 @@ no pickle) to <output.models_dir>/timbral_codebook. A report goes to
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (spark-submit jobs/fit_codebook.py from a checkout)
 
-import json
-import os
 
 import numpy as np
 from pyspark.sql import functions as F
@@ -20,7 +18,7 @@ from lid_spark.audio.timbral import Codebook, codebook_dir, split_runs
 from lid_spark.cli import job_parser, parse_job_args, run_job
 from lid_spark.contract import conform
 from lid_spark.errors import InputError
-from lid_spark.progress import get_logger, step
+from lid_spark.progress import get_logger, step, write_job_report
 from lid_spark.spark import get_spark
 from lid_spark.tables import input_table, read_table
 from udfs.audio_features import MEL_SCHEMA, arrow_batch_rows, mel_sample_udf
@@ -63,9 +61,7 @@ def main(argv=None) -> int:
     directory = codebook.save(codebook_dir(cfg))
     report = {"codebook_dir": directory, "checksum": codebook.checksum, "tracks_sampled": len(rows),
               "tracks_used": len(decoded), "tracks_not_usable": failed, **codebook.info}
-    os.makedirs(cfg.output.report_dir, exist_ok=True)
-    with open(os.path.join(cfg.output.report_dir, "fit_codebook.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
+    write_job_report(cfg.output.report_dir, "fit_codebook", report)
     log.info("codebook saved to %s: %d PCA components (%.1f%% variance), %d codewords, EM %s after %d iterations",
              directory, codebook.info["pca_components"], 100 * codebook.info["pca_explained_variance"],
              codebook.size, "converged" if codebook.info["gmm_converged"] else "stopped", codebook.info["gmm_iterations"])

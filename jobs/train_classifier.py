@@ -9,8 +9,6 @@ counts (rows left out and why) and the models saved go to <output.report_dir>/tr
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (spark-submit jobs/train_classifier.py from a checkout)
 
-import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from lid_spark.evaluation.tracking import flatten, mlflow_run
 from lid_spark.model.dataset import load_labelled
 from lid_spark.model.features import SUBSETS
 from lid_spark.model.train import TrainSettings, train_model
-from lid_spark.progress import get_logger, step
+from lid_spark.progress import get_logger, step, write_job_report
 from lid_spark.spark import get_spark
 
 log = get_logger(__name__)
@@ -52,9 +50,7 @@ def main(argv=None) -> int:
         log.info("saved %s to %s", classifier.model_version, directory)
         report["models"][subset] = {"model_version": classifier.model_version, "directory": str(directory),
                                     "val_map": classifier.metrics.get("val_map")}
-    os.makedirs(cfg.output.report_dir, exist_ok=True)
-    with open(os.path.join(cfg.output.report_dir, "train_classifier.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
+    write_job_report(cfg.output.report_dir, "train_classifier", report)
     return 0
 
 
