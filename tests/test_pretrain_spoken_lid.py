@@ -1,12 +1,15 @@
 """Training the spoken-LID model: data generation, augmentation, singing, and the job end to end (tiny)."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import torch
 
-from lid_spark.audio.lid_pretrain import (SAMPLE_RATE, TRAIN_VARIANTS, augment, check_languages, hyperparams_yaml,
-                                          PretrainSettings, settings_from_config, sing_utterance, speak_utterance)
+from lid_spark.audio.lid_pretrain import (SAMPLE_RATE, TRAIN_VARIANTS, PretrainSettings, augment, build_corpus,
+                                          check_languages, hyperparams_yaml, settings_from_config, sing_utterance,
+                                          speak_utterance)
 from lid_spark.audio.spoken_lid import SpokenLID, verify_checksums
 from lid_spark.config import load_config
 from lid_spark.errors import ParameterError
@@ -41,7 +44,21 @@ def test_settings_from_default_config_and_bad_values():
         settings_from_config(load_config(overrides=["spoken_lid_pretrain.crop_frames=[10, 5]"]).spoken_lid_pretrain)
     with pytest.raises(ParameterError, match="batch_size"):
         PretrainSettings(batch_size=0).validate()
+    with pytest.raises(ParameterError, match="sung_share"):
+        PretrainSettings(sung_share=1.5).validate()
     assert "out_n_neurons: 50" in hyperparams_yaml(settings, 50)
+
+
+@pytest.mark.slow
+def test_corpus_is_the_same_generated_in_parallel_and_mixes_sung_utterances():
+    settings = PretrainSettings(languages=("en", "ta"), utterances_per_language=4, sung_share=0.5)
+    serial = build_corpus(settings)
+    parallel = build_corpus(dataclasses.replace(settings, workers=2))
+    assert serial.labels.tolist() == parallel.labels.tolist() == [0] * 4 + [1] * 4
+    assert all(torch.equal(a, b) for a, b in zip(serial.features, parallel.features))
+    # Sung and spoken utterances of the same seed differ; a share of 0 gives only spoken ones.
+    spoken = build_corpus(dataclasses.replace(settings, sung_share=0.0))
+    assert not all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(serial.features, spoken.features))
 
 
 @pytest.mark.slow

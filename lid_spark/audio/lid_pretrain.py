@@ -44,7 +44,7 @@ DEFAULT_LANGUAGES = TARGET_LANGUAGES + (
 TRAIN_VARIANTS = (None, "m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "klatt", "klatt2", "croak")
 HELDOUT_VARIANTS = ("m7", "f4", "f5", "klatt3")
 MAX_TRAIN_SECONDS = 6.0
-_DATA_VERSION = 2  # bump when data generation changes, so that cached features are not reused
+_DATA_VERSION = 3  # bump when data generation changes, so that cached features are not reused
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class PretrainSettings:
 
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
     utterances_per_language: int = 40     # training sentences per language (each ~3-6 s)
+    sung_share: float = 0.5               # share of them chanted (words held on notes) instead of spoken
     eval_utterances: int = 4              # held-out spoken and sung clips per language
     minutes: float = 20.0                 # training time budget (data generation not included)
     max_steps: int = 100000
@@ -64,14 +65,17 @@ class PretrainSettings:
     lin_neurons: int = 128                # embedding size
     seed: int = 20240501
     threads: int = 1                      # more threads oversubscribe a shared CPU
+    workers: int = 1                      # processes generating training speech (one language each)
 
     def validate(self) -> None:
         if len(self.languages) < 2 or len(set(self.languages)) != len(self.languages):
             raise ParameterError("spoken_lid_pretrain.languages needs two or more distinct languages")
         for key in ("utterances_per_language", "eval_utterances", "max_steps", "batch_size", "n_mels",
-                    "channels", "lin_neurons", "threads"):
+                    "channels", "lin_neurons", "threads", "workers"):
             if getattr(self, key) < 1:
                 raise ParameterError(f"spoken_lid_pretrain.{key} must be >= 1, got {getattr(self, key)}")
+        if not 0.0 <= self.sung_share <= 1.0:
+            raise ParameterError(f"spoken_lid_pretrain.sung_share must be within [0, 1], got {self.sung_share}")
         if self.minutes <= 0 or self.learning_rate <= 0:
             raise ParameterError("spoken_lid_pretrain.minutes and learning_rate must be positive")
         low, high = self.crop_frames
@@ -81,7 +85,8 @@ class PretrainSettings:
 
     def data_key(self) -> str:
         """Hash of the settings that determine the generated data (the feature cache key)."""
-        fields = (_DATA_VERSION, self.languages, self.utterances_per_language, self.eval_utterances, self.n_mels, self.seed)
+        fields = (_DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.eval_utterances,
+                  self.n_mels, self.seed)
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 
@@ -330,8 +335,33 @@ def _fbank(n_mels: int):
     return Fbank(n_mels=n_mels)
 
 
+def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, float]:
+    """Log-mel features (float16) of the augmented training utterances of language ``index``, and their seconds.
+
+    A ``sung_share`` of them are chanted (:func:`sing_utterance`): VoxLingua107's 6,600 hours of
+    YouTube speech hold far more prosodic variety than espeak-ng's read speech, and without any the
+    embeddings of a small model carry little language information on singing.
+    """
+    import torch
+
+    fbank = _fbank(settings.n_mels)
+    rng = np.random.default_rng([settings.seed, index, 0])
+    lang = settings.languages[index]
+    features, seconds = [], 0.0
+    for _ in range(settings.utterances_per_language):
+        render = sing_utterance if rng.random() < settings.sung_share else speak_utterance
+        wave = augment(random_crop(render(lang, rng, TRAIN_VARIANTS), rng, MAX_TRAIN_SECONDS), rng)
+        seconds += wave.size / SAMPLE_RATE
+        with torch.no_grad():
+            features.append(fbank(torch.from_numpy(wave)[None])[0].to(torch.float16))
+    return features, seconds
+
+
 def build_corpus(settings: PretrainSettings, cache_dir: str | Path | None = None, log=None) -> Corpus:
     """Generate (or read from ``cache_dir``) the augmented training utterances as features."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     import torch
 
     log = log or get_logger()
@@ -340,20 +370,24 @@ def build_corpus(settings: PretrainSettings, cache_dir: str | Path | None = None
         data = torch.load(cache, weights_only=False)
         log.info("training features read from cache %s", cache)
         return Corpus(data["features"], data["labels"], data["seconds"])
-    fbank = _fbank(settings.n_mels)
     features, labels, seconds = [], [], 0.0
     started = time.perf_counter()
-    for index, lang in enumerate(settings.languages):
-        rng = np.random.default_rng([settings.seed, index, 0])
-        for _ in range(settings.utterances_per_language):
-            wave = augment(random_crop(speak_utterance(lang, rng, TRAIN_VARIANTS), rng, MAX_TRAIN_SECONDS), rng)
-            seconds += wave.size / SAMPLE_RATE
-            with torch.no_grad():
-                feats = fbank(torch.from_numpy(wave)[None])[0]
-            features.append(feats.to(torch.float16))
-            labels.append(index)
-        log.info("generated %s (%d/%d languages, %.0f s of speech, %.0f s)", lang, index + 1,
-                 len(settings.languages), seconds, time.perf_counter() - started)
+    indices = range(len(settings.languages))
+    # spawn: espeak-ng's engine and torch's thread pools are not fork-safe
+    pool = (ProcessPoolExecutor(settings.workers, mp_context=multiprocessing.get_context("spawn"))
+            if settings.workers > 1 else None)
+    try:
+        results = (pool.map(language_utterances, [settings] * len(indices), indices) if pool
+                   else (language_utterances(settings, i) for i in indices))
+        for index, (feats, secs) in enumerate(results):   # in language order: the corpus is deterministic
+            features.extend(feats)
+            labels.extend([index] * len(feats))
+            seconds += secs
+            log.info("generated %s (%d/%d languages, %.0f s of speech, %.0f s)", settings.languages[index],
+                     index + 1, len(settings.languages), seconds, time.perf_counter() - started)
+    finally:
+        if pool:
+            pool.shutdown()
     corpus = Corpus(features, np.array(labels), seconds)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
