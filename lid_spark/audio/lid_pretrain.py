@@ -52,7 +52,7 @@ class PretrainSettings:
     """Everything that defines a pretraining run (the ``spoken_lid_pretrain`` config section)."""
 
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
-    utterances_per_language: int = 40     # training sentences per language (each ~3-6 s)
+    utterances_per_language: int = 60     # training sentences per language (each ~3-6 s)
     sung_share: float = 0.5               # share of them chanted (words held on notes) instead of spoken
     eval_utterances: int = 4              # held-out spoken and sung clips per language
     minutes: float = 20.0                 # training time budget (data generation not included)

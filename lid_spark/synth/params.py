@@ -37,7 +37,7 @@ class SynthParams:
     bilingual_artist_share: float = 0.08
     bilingual_song_share: float = 0.05
     instrumental_share: float = 0.05
-    vocal_level_db: tuple[float, float] = (-12.0, 3.0)
+    vocal_level_db: tuple[float, float] = (-6.0, 6.0)
     intro_seconds: tuple[float, float] = (1.0, 3.0)
     outro_seconds: float = 1.0
     users: int = 400

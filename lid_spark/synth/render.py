@@ -93,7 +93,9 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
             line_voice = voice if lang == row["language"] else Voice(lang, voice.variant, voice.base_pitch, voice.rate,
                                                                    voice.vibrato_hz, voice.vibrato_depth)
             words = [str(w) for w in rng.choice(pools[lang], size=int(rng.integers(3, 7)))]
-            midis = melody(song, rng, len(words), register=0)
+            # register -1: the line lies around the tonic, within the voice's reach; an octave higher,
+            # pitched_word resampled most notes far above it and shifted the formants (chipmunk vowels)
+            midis = melody(song, rng, len(words), register=-1)
             wave, line_notes = sing_line(words, midis, line_voice, song.beat, sr,
                                          hold_last_beats=float(rng.choice([1.0, 2.0, 3.0])))
             start = int(round(t * sr))
