@@ -1,9 +1,11 @@
 """Train the offline stand-in for VoxLingua107: an ECAPA-TDNN spoken-language ID on espeak-ng speech.
 
 No model hub is reachable from every cluster, so lid-spark trains its own small spoken-LID model on
-*spoken* (not sung) synthetic speech in many languages: sentences of native-script CLDR words
+synthetic speech in many languages: sentences of native-script CLDR words
 (:func:`lid_spark.synth.lexicon.vocabulary`) read by espeak-ng with varied speaker variants,
-rates and pitch, augmented with noise, reverberation, filtering, gain and random crops. The model
+rates and pitch, a ``sung_share`` of them chanted (words held on notes) for the prosodic variety
+that real speech corpora have, augmented with noise, reverberation, filtering, gain and random
+crops. The model
 has the layout of ``speechbrain/lang-id-voxlingua107-ecapa`` (Fbank -> sentence mean norm ->
 ECAPA-TDNN -> x-vector classifier), so speechbrain's ``EncoderClassifier.from_hparams(source=dir)``
 loads it.
