@@ -13,7 +13,6 @@ with nothing changed writes nothing. A report goes to <output.report_dir>/extrac
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (spark-submit jobs/extract_features.py from a checkout)
 
-
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

@@ -10,7 +10,6 @@ no pickle) to <output.models_dir>/timbral_codebook. A report goes to
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (spark-submit jobs/fit_codebook.py from a checkout)
 
-
 import numpy as np
 from pyspark.sql import functions as F
 

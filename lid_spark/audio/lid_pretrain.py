@@ -361,10 +361,9 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
 
 def build_corpus(settings: PretrainSettings, cache_dir: str | Path | None = None, log=None) -> Corpus:
     """Generate (or read from ``cache_dir``) the augmented training utterances as features."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     import torch
+
+    from lid_spark.processes import map_in_processes
 
     log = log or get_logger()
     cache = Path(cache_dir) / f"spoken_lid_train_{settings.data_key()}.pt" if cache_dir else None
@@ -374,22 +373,14 @@ def build_corpus(settings: PretrainSettings, cache_dir: str | Path | None = None
         return Corpus(data["features"], data["labels"], data["seconds"])
     features, labels, seconds = [], [], 0.0
     started = time.perf_counter()
-    indices = range(len(settings.languages))
-    # spawn: espeak-ng's engine and torch's thread pools are not fork-safe
-    pool = (ProcessPoolExecutor(settings.workers, mp_context=multiprocessing.get_context("spawn"))
-            if settings.workers > 1 else None)
-    try:
-        results = (pool.map(language_utterances, [settings] * len(indices), indices) if pool
-                   else (language_utterances(settings, i) for i in indices))
-        for index, (feats, secs) in enumerate(results):   # in language order: the corpus is deterministic
-            features.extend(feats)
-            labels.extend([index] * len(feats))
-            seconds += secs
-            log.info("generated %s (%d/%d languages, %.0f s of speech, %.0f s)", settings.languages[index],
-                     index + 1, len(settings.languages), seconds, time.perf_counter() - started)
-    finally:
-        if pool:
-            pool.shutdown()
+    calls = [(settings, index) for index in range(len(settings.languages))]
+    # in language order, whatever the number of workers: the corpus is deterministic
+    for index, (feats, secs) in enumerate(map_in_processes(language_utterances, calls, settings.workers)):
+        features.extend(feats)
+        labels.extend([index] * len(feats))
+        seconds += secs
+        log.info("generated %s (%d/%d languages, %.0f s of speech, %.0f s)", settings.languages[index],
+                 index + 1, len(settings.languages), seconds, time.perf_counter() - started)
     corpus = Corpus(features, np.array(labels), seconds)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

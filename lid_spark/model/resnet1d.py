@@ -56,6 +56,12 @@ POSITION_ENCODINGS = ("none", "ramp", "learned")
 LEARNED_POSITION_CHANNELS = 4
 
 
+def check_position(position: str) -> None:
+    """ParameterError unless ``position`` is one of :data:`POSITION_ENCODINGS`."""
+    if position not in POSITION_ENCODINGS:
+        raise ParameterError(f"classifier.position must be one of {POSITION_ENCODINGS}, got {position!r}")
+
+
 class ResNet1D(nn.Module):
     """1D-ResNet classifier over a feature vector.
 
@@ -78,8 +84,7 @@ class ResNet1D(nn.Module):
             raise ParameterError(f"n_classes must be >= 2, got {n_classes}")
         if channels < 1:
             raise ParameterError(f"classifier.channels must be >= 1, got {channels}")
-        if position not in POSITION_ENCODINGS:
-            raise ParameterError(f"classifier.position must be one of {POSITION_ENCODINGS}, got {position!r}")
+        check_position(position)
         if position == "learned" and (input_size is None or input_size < 1):
             raise ParameterError(f"classifier.position=learned needs the input size, got {input_size!r}")
         self.n_classes = n_classes

@@ -38,7 +38,7 @@ from lid_spark.evaluation.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
 from lid_spark.model.features import (InputLayout, fan_out, fit_modality_stats, modality_dims,
                                       segments_of, subset_modalities)
-from lid_spark.model.resnet1d import POSITION_ENCODINGS, ResNet1D
+from lid_spark.model.resnet1d import ResNet1D, check_position
 from lid_spark.progress import get_logger
 
 AUGMENTATIONS = ("none", "Z", "A", "Z+G", "A+G")
@@ -82,8 +82,7 @@ class TrainSettings:
     def __post_init__(self):
         subset_modalities(self.subset)
         parse_augmentation(self.augment_missing_consumption)
-        if self.position not in POSITION_ENCODINGS:
-            raise ParameterError(f"classifier.position must be one of {POSITION_ENCODINGS}, got {self.position!r}")
+        check_position(self.position)
         for name in ("channels", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"classifier.{name} must be >= 1, got {getattr(self, name)}")

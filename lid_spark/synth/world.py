@@ -20,10 +20,8 @@ Example
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lid_spark import INSTRUMENTAL, OTHER_LANGUAGE, TARGET_LANGUAGES
+from lid_spark.processes import map_in_processes
 from lid_spark.progress import get_logger, step
 from lid_spark.synth.catalog import catalog_plan, track_markets
 from lid_spark.synth.params import SynthParams
@@ -124,12 +123,8 @@ def _render_and_write(row: dict, params: SynthParams, audio_dir: str, stems_dir:
 def _render_all(plan: pd.DataFrame, p: SynthParams, audio_dir: Path, stems_dir: Path | None) -> list[dict]:
     rows = plan.to_dict("records")
     args = (p, str(audio_dir), str(stems_dir) if stems_dir else None)
-    if p.workers == 1 or len(rows) < 8:
-        return [_render_and_write(r, *args) for r in rows]
-    # spawn: the parent may hold a JVM or an initialised espeak-ng engine, neither is fork-safe
-    with ProcessPoolExecutor(max_workers=p.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_render_and_write, r, *args) for r in rows]
-        return [f.result() for f in futures]
+    workers = p.workers if len(rows) >= 8 else 1   # a few tracks render faster than processes start
+    return list(map_in_processes(_render_and_write, [(r, *args) for r in rows], workers))
 
 
 def _reset(out_dir: Path, names) -> None:
