@@ -14,7 +14,7 @@ from lid_spark.audio import decode as dec
 from lid_spark.audio.decode import AudioError, decode, resolve_uri
 from lid_spark.audio.pipeline import analyse_track
 from lid_spark.audio.segments import spread_evenly, split_intervals, vocal_segments, voiced_intervals
-from lid_spark.audio.separation import SoftMaskSeparator, make_separator, sdr, si_sdr
+from lid_spark.audio.separation import SoftMaskSeparator, make_separator, repeating_spectrum, sdr, si_sdr
 from lid_spark.audio.timbral import JSON_NAME, NPZ_NAME, Codebook, log_mel, with_deltas
 from lid_spark.config import load_config
 from lid_spark.errors import InputError, ParameterError
@@ -150,6 +150,26 @@ def test_softmask_separation_improves_vocal_sdr(sample_song):
     # Blocks: a long track separated in blocks stays close to whole-track separation quality.
     blocked = SoftMaskSeparator(block_seconds=6.0).separate(mixture, SR)
     assert sdr(vocals, blocked) > sdr(vocals, mixture) + 5
+
+
+@pytest.mark.parametrize("bins,frames,width", [(6, 9, 1), (20, 30, 3), (64, 200, 10)])
+def test_repeating_spectrum_is_librosas_nn_filter(bins, frames, width):
+    import librosa
+
+    magnitude = np.abs(np.random.default_rng(frames).normal(size=(bins, frames))).astype(np.float32)
+    expected = librosa.decompose.nn_filter(magnitude, aggregate=np.median, metric="cosine", width=width)
+    np.testing.assert_array_equal(repeating_spectrum(magnitude, width, chunk_frames=7), expected)
+    with pytest.raises(ParameterError, match="width"):
+        repeating_spectrum(magnitude, frames // 2)
+
+
+def test_repeating_spectrum_on_a_song_is_librosas_nn_filter(sample_song):
+    import librosa
+
+    mixture, _ = sample_song
+    magnitude = np.abs(librosa.stft(mixture[: 6 * SR], n_fft=2048, hop_length=512))
+    expected = librosa.decompose.nn_filter(magnitude, aggregate=np.median, metric="cosine", width=16)
+    np.testing.assert_allclose(repeating_spectrum(magnitude, 16), expected, rtol=1e-6)
 
 
 def test_separator_choice_and_parameters(tmp_path):
