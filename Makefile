@@ -14,9 +14,11 @@ install: $(STAMP)
 $(STAMP): requirements/main.txt requirements/test.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
 	@command -v java >/dev/null || { echo "needs Java 17 (java on PATH)"; exit 1; }
+	@free=$$(df -Pk . | awk 'NR==2 {print $$4}'); [ "$$free" -ge 7340032 ] || \
+	  echo "warning: $$((free / 1048576)) GB of disk free here; the install needs about 7 GB (torch with its CUDA libraries, PySpark)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/main.txt -r requirements/test.txt
+	$(PY) -m pip install -q --no-cache-dir --upgrade pip
+	$(PY) -m pip install -q --no-cache-dir -r requirements/main.txt -r requirements/test.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
