@@ -80,7 +80,7 @@ class SoftMaskSeparator(Separator):
 
     name = "softmask"
 
-    def __init__(self, n_fft: int = 2048, similar_seconds: float = 0.5, margin: float = 3.0, power: float = 2.0,
+    def __init__(self, n_fft: int = 2048, similar_seconds: float = 0.5, margin: float = 1.0, power: float = 1.0,
                  block_seconds: float = 30.0):
         if n_fft < 64 or n_fft & (n_fft - 1):
             raise ParameterError(f"audio.separation.n_fft must be a power of two >= 64, got {n_fft}")
