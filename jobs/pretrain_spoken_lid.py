@@ -16,7 +16,7 @@ if __package__ in (None, ""):
 import json
 from pathlib import Path
 
-from lid_spark.audio.lid_pretrain import pretrain, settings_from_config
+from lid_spark.audio.lid_pretrain import HELDOUT_KINDS, pretrain, settings_from_config
 from lid_spark.cli import job_parser, parse_job_args, run_job
 from lid_spark.progress import get_logger
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     report = pretrain(settings, out, cache_dir=section.cache_dir, log=get_logger(), init_dir=args.init)
     summary = {key: report[key] for key in ("train_utterances", "train_hours", "training", "model_bytes")}
     summary.update({f"heldout_{kind}": {k: report[f"heldout_{kind}"][k] for k in ("accuracy", "class_accuracy")}
-                    for kind in ("spoken", "sung")})
+                    for kind in HELDOUT_KINDS})
     summary["model_dir"] = str(out)
     print(json.dumps(summary, indent=2))
     return 0

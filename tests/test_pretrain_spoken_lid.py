@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from lid_spark.audio.lid_pretrain import (SAMPLE_RATE, TRAIN_VARIANTS, PretrainSettings, augment, build_corpus,
-                                          check_languages, hyperparams_yaml, settings_from_config, sing_utterance,
-                                          speak_utterance)
+from lid_spark.audio.lid_pretrain import (HELDOUT_KINDS, SAMPLE_RATE, TRAIN_VARIANTS, PretrainSettings, augment,
+                                          build_corpus, check_languages, heldout_clips, hyperparams_yaml, music_bed,
+                                          over_music, settings_from_config, sing_utterance, speak_utterance)
+from lid_spark.audio.separation import SoftMaskSeparator, sdr
 from lid_spark.audio.spoken_lid import SpokenLID, verify_checksums
 from lid_spark.config import load_config
 from lid_spark.errors import ParameterError
@@ -34,6 +35,33 @@ def test_augment_keeps_length_and_changes_signal():
     assert not np.allclose(outs[0], outs[1])
 
 
+def test_voice_over_music_and_its_separated_estimate():
+    rng = np.random.default_rng(3)
+    voice = sing_utterance("fr", rng, TRAIN_VARIANTS, min_seconds=3.0)
+    bed = music_bed(np.random.default_rng(4), voice.size)
+    assert bed.shape == voice.shape and np.max(np.abs(bed)) > 0.01
+    mixed = over_music(voice, np.random.default_rng(5))
+    separated = over_music(voice, np.random.default_rng(5), SoftMaskSeparator())
+    assert mixed.shape == separated.shape == voice.shape and mixed.dtype == separated.dtype == np.float32
+    # The voice is in the mix (the level is drawn within +-9 dB of the music), and the separator's
+    # estimate is nearer the voice than the mix is.
+    assert -12 < sdr(voice / np.max(np.abs(voice)), mixed / np.max(np.abs(mixed))) < 12
+    gain = np.dot(mixed, voice) / np.dot(voice, voice)
+    assert sdr(gain * voice, separated) > sdr(gain * voice, mixed)
+
+
+def test_heldout_kinds_are_deterministic_and_differ():
+    settings = PretrainSettings(languages=("en", "ta"), eval_utterances=1)
+    clips = {kind: heldout_clips(settings, kind) for kind in HELDOUT_KINDS}
+    for kind, (waves, labels) in clips.items():
+        assert labels.tolist() == [0, 1] and all(w.dtype == np.float32 and w.size > SAMPLE_RATE for w in waves)
+    again, _ = heldout_clips(settings, "sung_separated")
+    assert all(np.array_equal(a, b) for a, b in zip(again, clips["sung_separated"][0]))
+    assert not np.array_equal(clips["sung"][0][0], clips["sung_separated"][0][0])
+    with pytest.raises(ParameterError, match="held-out kind"):
+        heldout_clips(settings, "whispered")
+
+
 def test_settings_from_default_config_and_bad_values():
     settings = settings_from_config(load_config().spoken_lid_pretrain)
     assert len(settings.languages) >= 40 and {"en", "ta", "ja", "pa"} <= set(settings.languages)
@@ -46,6 +74,9 @@ def test_settings_from_default_config_and_bad_values():
         PretrainSettings(batch_size=0).validate()
     with pytest.raises(ParameterError, match="sung_share"):
         PretrainSettings(sung_share=1.5).validate()
+    with pytest.raises(ParameterError, match="music_share"):
+        PretrainSettings(music_share=-0.1).validate()
+    assert PretrainSettings().data_key() != PretrainSettings(separated_share=0.0).data_key()
     assert "out_n_neurons: 50" in hyperparams_yaml(settings, 50)
 
 
@@ -73,7 +104,7 @@ def test_job_trains_a_loadable_model_with_report(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["training"]["steps"] == 3 and summary["train_utterances"] == 6
     report = json.loads((out / "training.json").read_text())
-    for kind in ("heldout_spoken", "heldout_sung"):
+    for kind in ("heldout_spoken", "heldout_sung", "heldout_sung_separated"):
         assert report[kind]["clips"] == 3 and 0.0 <= report[kind]["accuracy"] <= 1.0
     verify_checksums(out)
     lid = SpokenLID.load(str(out), device="cpu")

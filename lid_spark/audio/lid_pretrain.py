@@ -5,7 +5,9 @@ synthetic speech in many languages: sentences of native-script CLDR words
 (:func:`lid_spark.synth.lexicon.vocabulary`) read by espeak-ng with varied speaker variants,
 rates and pitch, a ``sung_share`` of them chanted (words held on notes) for the prosodic variety
 that real speech corpora have, augmented with noise, reverberation, filtering, gain and random
-crops. The model
+crops; a ``music_share`` of them are laid over synthetic accompaniment and, a ``separated_share``
+of those, passed through the pipeline's soft-mask separator (VoxLingua107's YouTube speech is
+often over music; the vocals this model embeds come out of a separator). The model
 has the layout of ``speechbrain/lang-id-voxlingua107-ecapa`` (Fbank -> sentence mean norm ->
 ECAPA-TDNN -> x-vector classifier), so speechbrain's ``EncoderClassifier.from_hparams(source=dir)``
 loads it.
@@ -46,7 +48,10 @@ DEFAULT_LANGUAGES = TARGET_LANGUAGES + (
 TRAIN_VARIANTS = (None, "m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "klatt", "klatt2", "croak")
 HELDOUT_VARIANTS = ("m7", "f4", "f5", "klatt3")
 MAX_TRAIN_SECONDS = 6.0
-_DATA_VERSION = 3  # bump when data generation changes, so that cached features are not reused
+# Voice over music at this level (voice RMS over accompaniment RMS, dB): a little wider than the
+# synthetic catalog's default vocal levels, so the model is not fitted to exactly those.
+MUSIC_VOICE_LEVEL_DB = (-9.0, 9.0)
+_DATA_VERSION = 4  # bump when data generation changes, so that cached features are not reused
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class PretrainSettings:
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
     utterances_per_language: int = 60     # training sentences per language (each ~3-6 s)
     sung_share: float = 0.5               # share of them chanted (words held on notes) instead of spoken
+    music_share: float = 0.5              # share of them laid over synthetic accompaniment
+    separated_share: float = 0.5          # share of those passed through the soft-mask vocal separator
     eval_utterances: int = 4              # held-out spoken and sung clips per language
     minutes: float = 20.0                 # training time budget (data generation not included)
     max_steps: int = 100000
@@ -76,8 +83,9 @@ class PretrainSettings:
                     "channels", "lin_neurons", "threads", "workers"):
             if getattr(self, key) < 1:
                 raise ParameterError(f"spoken_lid_pretrain.{key} must be >= 1, got {getattr(self, key)}")
-        if not 0.0 <= self.sung_share <= 1.0:
-            raise ParameterError(f"spoken_lid_pretrain.sung_share must be within [0, 1], got {self.sung_share}")
+        for key in ("sung_share", "music_share", "separated_share"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ParameterError(f"spoken_lid_pretrain.{key} must be within [0, 1], got {getattr(self, key)}")
         if self.minutes <= 0 or self.learning_rate <= 0:
             raise ParameterError("spoken_lid_pretrain.minutes and learning_rate must be positive")
         low, high = self.crop_frames
@@ -87,8 +95,8 @@ class PretrainSettings:
 
     def data_key(self) -> str:
         """Hash of the settings that determine the generated data (the feature cache key)."""
-        fields = (_DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.eval_utterances,
-                  self.n_mels, self.seed)
+        fields = (_DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.music_share,
+                  self.separated_share, self.eval_utterances, self.n_mels, self.seed)
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 
@@ -242,6 +250,35 @@ def _noise(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return wave + noise
 
 
+def music_bed(rng: np.random.Generator, n_samples: int) -> np.ndarray:
+    """``n_samples`` of synthetic accompaniment in a random genre, drawn independently of any language."""
+    from lid_spark.synth.music import GENRES, accompaniment, plan_song
+
+    genre = GENRES[sorted(GENRES)[int(rng.integers(len(GENRES)))]]
+    song = plan_song(genre, rng, n_samples / SAMPLE_RATE + 0.01)
+    return accompaniment(song, genre, rng, SAMPLE_RATE)[:n_samples]
+
+
+def over_music(wave: np.ndarray, rng: np.random.Generator, separator=None) -> np.ndarray:
+    """``wave`` laid over a :func:`music_bed` at a voice level drawn from ``MUSIC_VOICE_LEVEL_DB``.
+
+    With a ``separator`` (:class:`lid_spark.audio.separation.Separator`), its vocal estimate of the
+    mix is returned instead: the accompaniment residue and masking artefacts that the pipeline's
+    separated vocals carry.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    bed = music_bed(rng, wave.size)
+
+    def rms(x):
+        active = x[np.abs(x) > 1e-4]
+        return float(np.sqrt(np.mean(active ** 2))) if active.size else 0.0
+
+    level_db = rng.uniform(*MUSIC_VOICE_LEVEL_DB)
+    mix = wave * np.float32(rms(bed) / max(rms(wave), 1e-6) * 10 ** (level_db / 20)) + bed
+    mix = (mix / (np.max(np.abs(mix)) + 1e-9) * 0.9).astype(np.float32)
+    return mix if separator is None else separator.separate(mix, SAMPLE_RATE)
+
+
 def augment(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Random reverberation, band filtering, additive noise (5-30 dB SNR) and gain.
 
@@ -342,17 +379,24 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
 
     A ``sung_share`` of them are chanted (:func:`sing_utterance`): VoxLingua107's 6,600 hours of
     YouTube speech hold far more prosodic variety than espeak-ng's read speech, and without any the
-    embeddings of a small model carry little language information on singing.
+    embeddings of a small model carry little language information on singing. A ``music_share``
+    are laid over accompaniment (:func:`over_music`), a ``separated_share`` of those separated again.
     """
     import torch
 
+    from lid_spark.audio.separation import SoftMaskSeparator
+
+    separator = SoftMaskSeparator()
     fbank = _fbank(settings.n_mels)
     rng = np.random.default_rng([settings.seed, index, 0])
     lang = settings.languages[index]
     features, seconds = [], 0.0
     for _ in range(settings.utterances_per_language):
         render = sing_utterance if rng.random() < settings.sung_share else speak_utterance
-        wave = augment(random_crop(render(lang, rng, TRAIN_VARIANTS), rng, MAX_TRAIN_SECONDS), rng)
+        wave = random_crop(render(lang, rng, TRAIN_VARIANTS), rng, MAX_TRAIN_SECONDS)
+        if rng.random() < settings.music_share:
+            wave = over_music(wave, rng, separator if rng.random() < settings.separated_share else None)
+        wave = augment(wave, rng)
         seconds += wave.size / SAMPLE_RATE
         with torch.no_grad():
             features.append(fbank(torch.from_numpy(wave)[None])[0].to(torch.float16))
@@ -388,14 +432,31 @@ def build_corpus(settings: PretrainSettings, cache_dir: str | Path | None = None
     return corpus
 
 
-def heldout_clips(settings: PretrainSettings, sung: bool) -> tuple[list[np.ndarray], np.ndarray]:
-    """Held-out spoken (or sung) clips by unseen speaker variants, with new sentences."""
+HELDOUT_KINDS = ("spoken", "sung", "sung_separated")
+
+
+def heldout_clips(settings: PretrainSettings, kind: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Held-out clips by unseen speaker variants, with new sentences.
+
+    ``kind``: ``spoken``, ``sung`` (chanted), or ``sung_separated`` (the sung clips laid over music
+    and passed through the soft-mask separator, as the pipeline's vocal segments are).
+    """
+    if kind not in HELDOUT_KINDS:
+        raise ParameterError(f"held-out kind must be one of {HELDOUT_KINDS}, got {kind!r}")
+    separator = None
+    if kind == "sung_separated":
+        from lid_spark.audio.separation import SoftMaskSeparator
+
+        separator = SoftMaskSeparator()
     clips, labels = [], []
     for index, lang in enumerate(settings.languages):
-        rng = np.random.default_rng([settings.seed, index, 2 if sung else 1])
+        rng = np.random.default_rng([settings.seed, index, 1 if kind == "spoken" else 2])
+        music_rng = np.random.default_rng([settings.seed, index, 3])
         for _ in range(settings.eval_utterances):
-            wave = sing_utterance(lang, rng, HELDOUT_VARIANTS) if sung else speak_utterance(lang, rng, HELDOUT_VARIANTS)
+            wave = speak_utterance(lang, rng, HELDOUT_VARIANTS) if kind == "spoken" else sing_utterance(lang, rng, HELDOUT_VARIANTS)
             wave = wave[: 5 * SAMPLE_RATE]
+            if separator is not None:
+                wave = over_music(wave, music_rng, separator)
             clips.append((wave / (np.max(np.abs(wave)) + 1e-9) * 0.5).astype(np.float32))
             labels.append(index)
     return clips, np.array(labels)
@@ -563,7 +624,8 @@ def evaluate(model_dir: str | Path, settings: PretrainSettings, log=None) -> dic
     Returns
     -------
     dict
-        ``{"heldout_spoken": {...}, "heldout_sung": {...}}``, each from :func:`accuracy_report`.
+        ``{"heldout_spoken": {...}, "heldout_sung": {...}, "heldout_sung_separated": {...}}``, each
+        from :func:`accuracy_report`.
     """
     from lid_spark.audio.spoken_lid import SpokenLID
     from lid_spark.progress import step
@@ -571,9 +633,9 @@ def evaluate(model_dir: str | Path, settings: PretrainSettings, log=None) -> dic
     log = log or get_logger()
     lid = SpokenLID.load(str(model_dir), device="cpu")
     report = {}
-    for kind in ("spoken", "sung"):
+    for kind in HELDOUT_KINDS:
         with step(f"evaluate on held-out {kind} clips", log):
-            clips, truth = heldout_clips(settings, sung=kind == "sung")
+            clips, truth = heldout_clips(settings, kind)
             _, posteriors = lid.embed(clips, batch_size=16)
             report[f"heldout_{kind}"] = result = accuracy_report(posteriors, truth, lid.languages)
             log.info("held-out %s: accuracy %.3f over %d languages, target-class accuracy %.3f", kind,
