@@ -50,6 +50,13 @@ def test_voice_over_music_and_its_separated_estimate():
     assert sdr(gain * voice, separated) > sdr(gain * voice, mixed)
 
 
+def test_corpus_cache_key_follows_the_separator_settings(monkeypatch):
+    key = PretrainSettings().data_key()
+    original = SoftMaskSeparator.__init__
+    monkeypatch.setattr(SoftMaskSeparator, "__init__", lambda self, **kw: original(self, **{"margin": 2.5, **kw}))
+    assert PretrainSettings().data_key() != key
+
+
 def test_heldout_kinds_are_deterministic_and_differ():
     settings = PretrainSettings(languages=("en", "ta"), eval_utterances=1)
     clips = {kind: heldout_clips(settings, kind) for kind in HELDOUT_KINDS}

@@ -95,8 +95,12 @@ class PretrainSettings:
 
     def data_key(self) -> str:
         """Hash of the settings that determine the generated data (the feature cache key)."""
+        from lid_spark.audio.separation import SoftMaskSeparator
+
+        # the separator's settings shape the separated share: a cache made with others must not be reused
         fields = (_DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.music_share,
-                  self.separated_share, self.eval_utterances, self.n_mels, self.seed)
+                  self.separated_share, sorted(vars(SoftMaskSeparator()).items()), self.eval_utterances, self.n_mels,
+                  self.seed)
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 
