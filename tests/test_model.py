@@ -12,7 +12,8 @@ from lid_spark.errors import InputError, ParameterError
 from lid_spark.evaluation.metrics import precision_recall_f1, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.dataset import add_modality_flags
-from lid_spark.model.features import InputBatch, InputLayout, ModalityStats, fan_out, song_scores
+from lid_spark.model.features import (InputBatch, InputLayout, ModalityStats, fan_out, song_scores,
+                                      with_vocal_scores)
 from lid_spark.model.resnet1d import ResNet1D
 from lid_spark.model.train import (TrainSettings, artist_split, parse_augmentation, train_model,
                                    training_inputs)
@@ -69,6 +70,18 @@ def test_fan_out_repeats_song_features_per_segment_and_fills_fallbacks():
     np.testing.assert_allclose(zeros.inputs[:, :2], 0.0)
     with pytest.raises(InputError, match="expects 2"):
         fan_out(_hand_rows().assign(consumption=[np.ones(3), None]), LAYOUT, STATS, A)
+
+
+def test_vocal_scores_extend_each_segment_with_log_class_scores():
+    rows = _hand_rows().assign(seg_spoken_lid=[[{"en": 0.5, "fr": 0.5}, [("en", 1.0)]], []])
+    extended = with_vocal_scores(rows, ("en", "fr", "ta"))
+    first, second = extended.at[0, "seg_embeddings"]
+    np.testing.assert_allclose(first, [0.1, 0.2, np.log(0.5), np.log(0.5), np.log(1e-4)], rtol=1e-6)
+    np.testing.assert_allclose(second, [0.3, 0.4, 0.0, np.log(1e-4), np.log(1e-4)], rtol=1e-6, atol=1e-7)
+    assert extended.at[1, "seg_embeddings"] == [] and rows.at[0, "seg_embeddings"][0].shape == (2,)
+    # A segment without scores (none extracted) reads as the uniform distribution.
+    no_maps = with_vocal_scores(_hand_rows(), ("en", "fr"))
+    np.testing.assert_allclose(no_maps.at[0, "seg_embeddings"][1][2:], np.log([0.5, 0.5]), rtol=1e-6)
 
 
 def test_song_score_is_duration_weighted_sum_of_segment_scores():
@@ -193,6 +206,23 @@ def test_artifact_round_trip_predictions_and_checksum_refusal(tiny_data, tmp_pat
         LanguageClassifier.load(tmp_path / "m2")
     with pytest.raises(InputError, match="missing"):
         LanguageClassifier.load(tmp_path / "nothing")
+
+
+def test_vocal_scores_are_part_of_the_model(tiny_data, tmp_path):
+    train, val = tiny_data
+    with_scores = train_model(train, val, TrainSettings(subset="vocals", **FAST))
+    plain = train_model(train, val, TrainSettings(subset="vocals", vocal_scores=False, **FAST))
+    assert with_scores.vocal_scores and not plain.vocal_scores
+    assert with_scores.layout.dims["vocals"] == plain.layout.dims["vocals"] + len(LANGUAGE_CLASSES)
+    with_scores.save(tmp_path / "m")
+    loaded = LanguageClassifier.load(tmp_path / "m")
+    assert loaded.vocal_scores
+    np.testing.assert_allclose(loaded.score_tracks(val), with_scores.score_tracks(val), rtol=1e-5, atol=1e-7)
+    # The scores move the predictions: the same model reading other scores scores differently.
+    shifted = val.assign(seg_spoken_lid=val["seg_spoken_lid"].map(lambda maps: [{"ta": 1.0} for _ in maps]))
+    assert not np.allclose(loaded.score_tracks(shifted), loaded.score_tracks(val))
+    # A timbral model has no vocals part to extend.
+    assert not train_model(train, val, TrainSettings(subset="timbral", **FAST)).vocal_scores
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne
 from lid_spark.evaluation.report import write_report
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.dataset import LabelledData
-from lid_spark.model.features import segments_of
+from lid_spark.model.features import map_as_dict, segments_of
 from lid_spark.model.train import TrainSettings, train_or_load
 from lid_spark.progress import get_logger, step
 
@@ -36,15 +36,6 @@ log = get_logger(__name__)
 # Table 2: variant -> (augmentation at training, consumption fallback at test).
 VARIANT_SETTINGS = {"baseline_Z": ("none", "Z"), "baseline_A": ("none", "A"), "aug_Z": ("Z", "Z"),
                     "aug_Z+G": ("Z+G", "Z"), "aug_A": ("A", "A"), "aug_A+G": ("A+G", "A")}
-
-
-def _as_dict(value) -> dict:
-    """A map column as a dict (Arrow gives maps as lists of (key, value) pairs)."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return value
-    return dict(value)
 
 
 def spoken_lid_direct_scores(pdf: pd.DataFrame, languages=LANGUAGE_CLASSES) -> np.ndarray:
@@ -68,7 +59,7 @@ def spoken_lid_direct_scores(pdf: pd.DataFrame, languages=LANGUAGE_CLASSES) -> n
         if len(durations) != len(maps):
             durations = np.ones(len(maps))
         weights = durations / durations.sum() if durations.sum() > 0 else np.full(len(maps), 1.0 / len(maps))
-        matrix = np.array([[float(_as_dict(m).get(lang, 0.0)) for lang in languages] for m in maps])
+        matrix = np.array([[float(map_as_dict(m).get(lang, 0.0)) for lang in languages] for m in maps])
         out[i] = weights @ matrix
     return out
 

@@ -32,13 +32,13 @@ import torch
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
 from lid_spark.model.features import (InputBatch, InputLayout, ModalityStats, available_modalities, fan_out,
-                                      song_scores)
+                                      song_scores, with_vocal_scores)
 from lid_spark.model.resnet1d import ResNet1D
 
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "meta.json"
 CHECKSUM_FILE = "SHA256SUMS"
-FORMAT_VERSION = 2   # 2: position encoding (none | ramp | learned) and input_size
+FORMAT_VERSION = 3   # 2: position encoding (none | ramp | learned) and input_size; 3: vocal_scores
 
 
 def _sha256(path: Path) -> str:
@@ -76,6 +76,8 @@ class LanguageClassifier:
     thresholds : language -> acceptance threshold tuned for F1 on validation
     model_version : identifies the weights (written into language_tags)
     second_language_min : default minimum score of a reported second language
+    vocal_scores : whether a segment's vocals part is its embedding followed by the spoken-LID
+        log class scores (:func:`lid_spark.model.features.with_vocal_scores`)
     settings, metrics : how it was trained and how it did (for the record)
     """
 
@@ -90,6 +92,7 @@ class LanguageClassifier:
     thresholds: dict[str, float] = field(default_factory=dict)
     model_version: str = ""
     second_language_min: float = 0.25
+    vocal_scores: bool = False
     settings: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     inference_batch: int = 2048
@@ -118,6 +121,8 @@ class LanguageClassifier:
         """The model's input rows for ``pdf`` (missing or dropped modalities at their fallback)."""
         chosen = dict(self.fallback)
         chosen.update(fallback or {})
+        if self.vocal_scores and "vocals" in self.layout.modalities:
+            pdf = with_vocal_scores(pdf, self.languages)
         return fan_out(pdf, self.layout, self.stats, chosen, drop=[m for m in drop if m in self.layout.modalities])
 
     def score_tracks(self, pdf: pd.DataFrame, drop: Iterable[str] = (),
@@ -193,6 +198,7 @@ class LanguageClassifier:
             "input_mean": self.input_mean.tolist(),
             "input_std": self.input_std.tolist(),
             "second_language_min": self.second_language_min,
+            "vocal_scores": self.vocal_scores,
             "settings": self.settings,
             "metrics": self.metrics,
         }
@@ -227,7 +233,8 @@ class LanguageClassifier:
                                  "the artifact was modified or is incomplete; retrain or copy it again")
         meta = json.loads((src / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format_version") != FORMAT_VERSION:
-            raise InputError(f"{src}: artifact format {meta.get('format_version')} is not {FORMAT_VERSION}")
+            raise InputError(f"{src}: artifact format {meta.get('format_version')} is not {FORMAT_VERSION} "
+                             "(retrain it with this version of lid-spark)")
         layout = InputLayout.from_json(meta["layout"])
         net = ResNet1D(len(meta["languages"]), int(meta["channels"]), meta["position"], meta["input_size"])
         try:
@@ -245,4 +252,5 @@ class LanguageClassifier:
                    input_std=np.asarray(meta["input_std"], dtype=np.float32),
                    languages=tuple(meta["languages"]), thresholds=meta["thresholds"],
                    model_version=meta["model_version"], second_language_min=float(meta["second_language_min"]),
-                   settings=meta["settings"], metrics=meta["metrics"])
+                   vocal_scores=bool(meta["vocal_scores"]), settings=meta["settings"],
+                   metrics=meta["metrics"])

@@ -21,7 +21,9 @@ vocal_ratio       double, nullable             audio_status.vocal_ratio
 The numpy side turns rows of that frame (as a pandas DataFrame) into the classifier's input: one
 vector per vocal segment, the concatenation ``[consumption | timbral | vocals]`` restricted to a
 feature subset, song-level parts repeated per segment (the paper's *fan-out*). A missing modality
-takes a fallback vector: zeros (``Z``) or the training mean (``A``).
+takes a fallback vector: zeros (``Z``) or the training mean (``A``). With
+:func:`with_vocal_scores` a segment's vocals part is its embedding followed by the spoken-LID
+model's log class scores.
 
 Example
 -------
@@ -149,6 +151,57 @@ def segments_of(row) -> tuple[list, np.ndarray]:
         raise InputError(f"track {row.get('track_id')}: {len(segs)} segment embeddings but "
                          f"{len(durations)} durations")
     return segs, durations
+
+
+SCORE_FLOOR = 1e-4   # log scores are floored here: a class the spoken-LID model rules out is not -inf
+
+
+def map_as_dict(value) -> dict:
+    """A map column value as a dict (Arrow gives maps as lists of (key, value) pairs)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return {}
+    return value if isinstance(value, dict) else dict(value)
+
+
+def with_vocal_scores(pdf: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
+    """A copy whose segment vectors are ``[embedding | log spoken-LID score of each class]``.
+
+    Beyond the paper: on a few hundred labelled tracks a 1D-ResNet learns less from the segment
+    embedding alone than the pretrained spoken-LID head already gives; with the head's scores
+    beside the embedding it can use both (docs/model.md, "Vocal scores").
+
+    Parameters
+    ----------
+    pdf : track feature frame rows (seg_embeddings and, per segment, seg_spoken_lid maps)
+    classes : the classes whose scores are appended, in this order (a class missing from a map
+        scores 0; a segment without a map gets the uniform distribution)
+
+    Returns
+    -------
+    DataFrame like ``pdf`` with ``seg_embeddings`` extended by ``len(classes)`` values per segment.
+
+    Example
+    -------
+    >>> pdf = pd.DataFrame({"seg_embeddings": [[np.zeros(2)]], "seg_spoken_lid": [[{"en": 1.0}]]})
+    >>> with_vocal_scores(pdf, ("en", "fr"))["seg_embeddings"][0][0].round(2).tolist()
+    [0.0, 0.0, 0.0, -9.21]
+    """
+    uniform = np.full(len(classes), 1.0 / len(classes))
+    extended = []
+    for row in pdf.to_dict("records"):
+        segs, _ = segments_of(row)
+        maps = row.get("seg_spoken_lid")
+        maps = [] if maps is None or (isinstance(maps, float) and np.isnan(maps)) else list(maps)
+        out = []
+        for j, seg in enumerate(segs):
+            scores = map_as_dict(maps[j]) if j < len(maps) else {}
+            probs = np.array([float(scores.get(c, 0.0)) for c in classes]) if scores else uniform
+            out.append(np.concatenate([np.asarray(seg, dtype=np.float32),
+                                       np.log(np.maximum(probs, SCORE_FLOOR)).astype(np.float32)]))
+        extended.append(out)
+    result = pdf.copy()
+    result["seg_embeddings"] = extended
+    return result
 
 
 def available_modalities(row, layout: InputLayout) -> list[str]:

@@ -37,7 +37,7 @@ from lid_spark.errors import InputError, ParameterError
 from lid_spark.evaluation.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
 from lid_spark.model.features import (InputLayout, fan_out, fit_modality_stats, modality_dims,
-                                      segments_of, subset_modalities)
+                                      segments_of, subset_modalities, with_vocal_scores)
 from lid_spark.model.resnet1d import ResNet1D, check_position
 from lid_spark.progress import get_logger
 
@@ -74,6 +74,7 @@ class TrainSettings:
     augment_missing_audio: bool = True
     noise_scale: float = 0.5
     segments_per_track: int = 4
+    vocal_scores: bool = True
     device: str = "auto"
     num_threads: int = 1
     model_version: str = "lid-v1"
@@ -283,10 +284,13 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
 
-    dims = modality_dims(pd.concat([train_pdf, val_pdf], ignore_index=True))
+    vocal_scores = settings.vocal_scores and "vocals" in subset_modalities(settings.subset)
+    # the vocals part as the model reads it (validation goes through clf.fan_out, which does the same)
+    prepared = with_vocal_scores(train_pdf, tuple(languages)) if vocal_scores else train_pdf
+    dims = modality_dims(prepared)
     layout = InputLayout.for_subset(settings.subset, dims)
-    stats = fit_modality_stats(train_pdf, layout)
-    inputs, labels, counts = training_inputs(train_pdf, _label_index(train_pdf, languages), layout, stats,
+    stats = fit_modality_stats(prepared, layout)
+    inputs, labels, counts = training_inputs(prepared, _label_index(train_pdf, languages), layout, stats,
                                              settings, rng)
     base = inputs[:counts["original"]].astype(np.float64)
     input_mean = base.mean(axis=0).astype(np.float32)
@@ -296,7 +300,7 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     clf = LanguageClassifier(net=net, subset=settings.subset, layout=layout, stats=stats,
                              fallback=settings.inference_fallback, input_mean=input_mean, input_std=input_std,
                              languages=tuple(languages), second_language_min=settings.second_language_min,
-                             settings=settings.to_dict())
+                             vocal_scores=vocal_scores, settings=settings.to_dict())
     val_batch = clf.fan_out(val_pdf)
     val_labels = _label_index(val_pdf, languages)
     x_train = torch.from_numpy(clf.normalise(inputs)).to(device)
