@@ -42,6 +42,16 @@ def test_resnet_shapes_hidden_layer_and_bad_input():
         ResNet1D(n_classes=11, position="learned")
     with pytest.raises(ParameterError, match="classifier.position"):
         ResNet1D(n_classes=11, position="sinusoid")
+    with pytest.raises(ParameterError, match="needs the input size"):
+        ResNet1D(n_classes=11, linear_path=True)
+
+
+def test_linear_path_adds_a_linear_map_of_the_input_to_the_logits():
+    net = ResNet1D(n_classes=3, channels=2, position="none", input_size=5, linear_path=True).eval()
+    x = torch.randn(4, 5)
+    expected = net.head(net.hidden(x)) + x @ net.linear_path.weight.T + net.linear_path.bias
+    assert torch.allclose(net(x), expected, atol=1e-6)
+    assert ResNet1D(n_classes=3, channels=2, input_size=5).linear_path is None
 
 
 LAYOUT = InputLayout.for_subset("multimodal", {"consumption": 2, "timbral": 1, "vocals": 2})
@@ -97,21 +107,30 @@ def test_augmentation_adds_consumption_and_audio_replicas():
     for mode, noisy in (("Z", False), ("A", False), ("A", True)):
         aug = f"{mode}+G" if noisy else mode
         settings = TrainSettings(augment_missing_consumption=aug, augment_missing_audio=True, segments_per_track=0)
-        x, y, counts = training_inputs(rows, labels, LAYOUT, STATS, settings, rng)
-        # 3 original rows; t1 (the only track with consumption) once more per segment and once without audio.
-        assert counts == {"original": 3, "no_consumption": 2, "no_audio": 1}
-        assert y.tolist() == [3, 3, 4, 3, 3, 3]
-        replica = x[3:5]
+        x, y, w, counts = training_inputs(rows, labels, LAYOUT, STATS, settings, rng)
+        np.testing.assert_allclose(w, [0.25, 0.75, 1.0, 0.25, 0.75, 1.0, 0.25, 0.75, 1.0])
+        # 3 original rows; all 3 again with timbral at its mean; t1 (the only track with consumption)
+        # once more per segment without consumption and once without audio.
+        assert counts == {"original": 3, "no_timbral": 3, "no_consumption": 2, "no_audio": 1}
+        assert y.tolist() == [3, 3, 4, 3, 3, 4, 3, 3, 3]
+        no_timbral = x[3:6].copy()
+        np.testing.assert_allclose(no_timbral[:, 2], 7.0)
+        no_timbral[:, 2] = x[0:3, 2]
+        np.testing.assert_allclose(no_timbral, x[0:3])          # only the timbral part changed
+        replica = x[6:8]
         np.testing.assert_allclose(replica[:, 2:], x[0:2, 2:])  # audio part untouched
         expected = STATS["consumption"].fallback(mode)
         if noisy:
             assert not np.allclose(replica[:, :2], expected) and np.all(np.abs(replica[:, :2] - expected) < 5)
         else:
             np.testing.assert_allclose(replica[:, :2], np.tile(expected, (2, 1)))
-        np.testing.assert_allclose(x[5], [1, 2, 7, 8, 9])  # no-audio replica: timbral+vocals at the mean
-    plain = TrainSettings(augment_missing_consumption="none", augment_missing_audio=False)
-    assert training_inputs(rows, labels, LAYOUT, STATS, plain, rng)[2] == {"original": 3, "no_consumption": 0,
-                                                                            "no_audio": 0}
+        np.testing.assert_allclose(x[8], [1, 2, 7, 8, 9])  # no-audio replica: timbral+vocals at the mean
+    plain = TrainSettings(augment_missing_consumption="none", augment_missing_audio=False,
+                          augment_missing_timbral=False)
+    assert training_inputs(rows, labels, LAYOUT, STATS, plain, rng)[3] == {"original": 3, "no_consumption": 0,
+                                                                            "no_audio": 0, "no_timbral": 0}
+    timbral_only = InputLayout.for_subset("timbral", {"timbral": 1})
+    assert training_inputs(rows, labels, timbral_only, STATS, TrainSettings(subset="timbral"), rng)[3]["no_timbral"] == 0
     assert parse_augmentation("Z+G") == ("Z", True)
     with pytest.raises(ParameterError, match="augment_missing_consumption"):
         parse_augmentation("B")
@@ -168,6 +187,7 @@ def test_training_is_deterministic_under_a_seed(tiny_data):
         assert torch.equal(tensor, again.net.state_dict()[name]), name
     assert first.model_version == again.model_version != other.model_version
     assert first.metrics["rows_no_consumption"] > 0 and first.metrics["rows_no_audio"] > 0
+    assert first.metrics["rows_no_timbral"] > 0
     assert set(first.thresholds) == set(LANGUAGE_CLASSES)
 
 

@@ -59,7 +59,7 @@ class PretrainSettings:
     """Everything that defines a pretraining run (the ``spoken_lid_pretrain`` config section)."""
 
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
-    utterances_per_language: int = 60     # training sentences per language (each ~3-6 s)
+    utterances_per_language: int = 100    # training sentences per language (each ~3-6 s)
     sung_share: float = 0.5               # share of them chanted (words held on notes) instead of spoken
     music_share: float = 0.5              # share of them laid over synthetic accompaniment
     separated_share: float = 0.5          # share of those passed through the soft-mask vocal separator

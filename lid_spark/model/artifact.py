@@ -38,7 +38,7 @@ from lid_spark.model.resnet1d import ResNet1D
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "meta.json"
 CHECKSUM_FILE = "SHA256SUMS"
-FORMAT_VERSION = 3   # 2: position encoding (none | ramp | learned) and input_size; 3: vocal_scores
+FORMAT_VERSION = 3   # 2: position encoding (none | ramp | learned) and input_size; 3: vocal_scores, linear_path
 
 
 def _sha256(path: Path) -> str:
@@ -191,6 +191,7 @@ class LanguageClassifier:
             "layout": self.layout.to_json(),
             "channels": self.net.channels,
             "position": self.net.position, "input_size": self.net.input_size,
+            "linear_path": self.net.linear_path is not None,
             "fallback": dict(self.fallback),
             "fallback_vectors": {m: {"A": self.stats[m].mean.tolist(), "Z": [0.0] * self.layout.dims[m]}
                                  for m in self.layout.modalities},
@@ -236,7 +237,8 @@ class LanguageClassifier:
             raise InputError(f"{src}: artifact format {meta.get('format_version')} is not {FORMAT_VERSION} "
                              "(retrain it with this version of lid-spark)")
         layout = InputLayout.from_json(meta["layout"])
-        net = ResNet1D(len(meta["languages"]), int(meta["channels"]), meta["position"], meta["input_size"])
+        net = ResNet1D(len(meta["languages"]), int(meta["channels"]), meta["position"], meta["input_size"],
+                       linear_path=bool(meta["linear_path"]))
         try:
             state = torch.load(src / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:  # code or objects other than tensors: never executed
