@@ -68,6 +68,14 @@ class Config(Mapping):
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(self._data)
 
+    def write_yaml(self, path: str | Path) -> Path:
+        """Write the resolved settings as a YAML file that ``load_config([path])`` reads back."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# Resolved lid-spark settings: pass with --config to rerun any stage on the same data.\n"
+                        + yaml.safe_dump(self._data, sort_keys=False), encoding="utf-8")
+        return path
+
     def with_overrides(self, overrides: Iterable[str]) -> "Config":
         """A copy with ``key=value`` overrides applied (validated like command-line ones)."""
         data = self.to_dict()

@@ -39,6 +39,7 @@ def run_demo(cfg: Config, out: Path) -> int:
     with step(f"synthesize a catalog of {cfg.synth.tracks} tracks into {catalog}"):
         run_job("synth", cfg, "--out", str(catalog))
     cfg = catalog_config(cfg, catalog)
+    cfg.write_yaml(out / "config.yaml")
     for number, stage in enumerate(STAGES, start=1):
         with step(f"[{number}/{len(STAGES)}] {stage}"):
             run_job(stage, cfg)
@@ -59,4 +60,6 @@ def print_summary(spark, cfg: Config, out: Path) -> None:
     print(f"\nTracks per language tag (SQL over the Delta table; view `{view}` holds the usable tags):")
     run_query(spark, cfg, "tags_per_language").show(40, truncate=False)
     print(f"Delta tables: {cfg.tables.location}\nReport:       {report} (report.md, table1.json, plots)\n"
-          f"Catalog:      {out / 'catalog'}")
+          f"Catalog:      {out / 'catalog'}\n"
+          f"Settings:     {out / 'config.yaml'} (rerun a stage on this output: "
+          f"lid-spark evaluate --config {out / 'config.yaml'} evaluation.table2=true)")

@@ -29,6 +29,12 @@ def test_overrides_are_typed_and_layered(tmp_path):
     assert cfg.tables.schema == "main.lid"
 
 
+def test_written_settings_read_back_identical(tmp_path):
+    cfg = load_config([CONF_DIR / "demo.yaml"], ["synth.seed=11", "inputs.tracks=/data/x y/tracks", "tables.schema=null"])
+    path = cfg.write_yaml(tmp_path / "out" / "config.yaml")
+    assert load_config([path]).to_dict() == cfg.to_dict()
+
+
 def test_typo_names_the_key_and_suggests():
     with pytest.raises(ParameterError, match=r"cooccurrence\.min_sesions.*did you mean 'cooccurrence\.min_sessions'"):
         load_config(overrides=["cooccurrence.min_sesions=3"])

@@ -15,8 +15,8 @@ from lid_spark.model.dataset import add_modality_flags
 from lid_spark.model.features import (InputBatch, InputLayout, ModalityStats, fan_out, song_scores,
                                       with_vocal_scores)
 from lid_spark.model.resnet1d import ResNet1D
-from lid_spark.model.train import (TrainSettings, artist_split, parse_augmentation, train_model,
-                                   training_inputs)
+from lid_spark.model.train import (TrainSettings, artist_split, data_fingerprint, parse_augmentation,
+                                   train_model, train_or_load, training_inputs)
 from tests._feature_world import feature_rows, make_world
 
 
@@ -189,6 +189,23 @@ def test_training_is_deterministic_under_a_seed(tiny_data):
     assert first.metrics["rows_no_consumption"] > 0 and first.metrics["rows_no_audio"] > 0
     assert first.metrics["rows_no_timbral"] > 0
     assert set(first.thresholds) == set(LANGUAGE_CLASSES)
+
+
+def test_a_saved_model_is_reused_only_for_the_same_tracks_labels_and_feature_values(tiny_data, tmp_path):
+    train, val = tiny_data
+    assert data_fingerprint(train.sample(frac=1.0, random_state=0), val) == data_fingerprint(train, val)
+    changed = train.copy()
+    changed.at[0, "timbral"] = np.asarray(changed.at[0, "timbral"]) + np.float32(1e-3)
+    assert data_fingerprint(changed, val) != data_fingerprint(train, val)
+    relabelled = train.copy()
+    relabelled.at[0, "language"] = "ot" if relabelled.at[0, "language"] != "ot" else "en"
+    assert data_fingerprint(relabelled, val) != data_fingerprint(train, val)
+
+    settings = TrainSettings(subset="timbral", seed=3, **FAST)
+    _, trained = train_or_load(train, val, settings, tmp_path / "m")
+    _, trained_again = train_or_load(train, val, settings, tmp_path / "m")
+    _, trained_on_new_features = train_or_load(changed, val, settings, tmp_path / "m")
+    assert (trained, trained_again, trained_on_new_features) == (True, False, True)
 
 
 def test_artifact_round_trip_predictions_and_checksum_refusal(tiny_data, tmp_path):

@@ -3,7 +3,7 @@
 Models are trained once and saved under ``output.models_dir``: ``<subset>/`` for the Table 1
 subsets (with the configured augmentation; ``multimodal/`` is the production model) and
 ``multimodal-aug-<mode>/`` for the Table 2 variants that differ from it. A saved model is reused
-when its settings and training tracks match (``evaluation.reuse_models``).
+when its settings, training tracks, labels and feature values match (``evaluation.reuse_models``).
 
 Example
 -------

@@ -264,13 +264,38 @@ def _weights_digest(net: torch.nn.Module) -> str:
 
 
 def data_fingerprint(*frames: pd.DataFrame) -> str:
-    """A digest of which tracks, with which labels, a model was trained and validated on."""
+    """A digest of what a model was trained and validated on: the tracks, their labels and every
+    feature value (features re-extracted or a codebook refitted on the same tracks change it)."""
     digest = hashlib.sha256()
     for pdf in frames:
-        for track_id, language in sorted(zip(pdf["track_id"].astype(str), pdf["language"].astype(str))):
-            digest.update(f"{track_id}\t{language}\n".encode())
+        columns = sorted(c for c in pdf.columns if c != "track_id")
+        rows = pdf.assign(_key=pdf["track_id"].astype(str)).sort_values("_key", kind="stable")
+        for key, values in zip(rows["_key"], rows[columns].itertuples(index=False, name=None)):
+            digest.update(f"{key}\n".encode())
+            for column, value in zip(columns, values):
+                digest.update(f"{column}=".encode())
+                _digest_value(digest, value)
         digest.update(b"--\n")
     return digest.hexdigest()[:16]
+
+
+def _digest_value(digest, value) -> None:
+    if isinstance(value, np.ndarray):
+        digest.update(f"a{value.dtype.str}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"l{len(value)}[".encode())
+        for item in value:
+            _digest_value(digest, item)
+        digest.update(b"]")
+    elif isinstance(value, dict):
+        digest.update(f"d{len(value)}{{".encode())
+        for k in sorted(value, key=str):
+            digest.update(f"{k}:".encode())
+            _digest_value(digest, value[k])
+        digest.update(b"}")
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
 
 
 def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainSettings,
@@ -389,7 +414,7 @@ _PLACEMENT = ("device", "num_threads")
 def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainSettings, directory,
                   reuse: bool = True) -> tuple[LanguageClassifier, bool]:
     """The model for these settings and data: loaded from ``directory`` when it holds one trained
-    with the same settings on the same tracks (and ``reuse``), else trained and saved there.
+    with the same settings on the same tracks, labels and feature values (and ``reuse``), else trained and saved there.
 
     Returns
     -------
