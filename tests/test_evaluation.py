@@ -81,6 +81,9 @@ def test_report_files_have_exactly_the_issue_format(tmp_path):
     checks = {c["check"]: c["pass"] for c in quality_checks(table1, table2)}
     assert checks["multimodal mAP >= 0.99"] is True and checks["audio mAP >= 0.95"] is False
     assert checks["vocals > timbral"] is False  # equal is not better
+    without_table2 = {c["check"]: c for c in quality_checks(table1, {})}
+    assert without_table2["augmented model without consumption within 0.01 of audio"] == {
+        "check": "augmented model without consumption within 0.01 of audio", "pass": None, "detail": "Table 2 not run"}
 
 
 def test_plots_are_written(tmp_path):

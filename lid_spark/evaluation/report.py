@@ -100,7 +100,7 @@ def quality_checks(table1: Mapping, table2: Mapping) -> list[dict]:
     aug = augmented.get(best_aug) if best_aug else None
     check("augmented model without consumption within 0.01 of audio",
           aug >= m["audio"] - 0.01 if known(aug, m["audio"]) else None,
-          f"{best_aug} {_fmt(aug)} vs audio {_fmt(m['audio'])}")
+          f"{best_aug} {_fmt(aug)} vs audio {_fmt(m['audio'])}" if best_aug else "Table 2 not run")
     for better, worse in (("multimodal", "consumption"), ("audio", "vocals"), ("vocals", "timbral"),
                           ("vocals", "spoken_lid_direct")):
         check(f"{better} > {worse}", m[better] > m[worse] if known(m[better], m[worse]) else None,

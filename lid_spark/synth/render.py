@@ -70,11 +70,11 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
     style = market_style(p.seed, row["artist_language"] if row["is_instrumental"] else row["language"])
     strength = p.market_style
     mastering = MasteringStyle(
-        tilt=float(np.clip(strength * style["tilt"] + rng.normal(0, 0.25), -0.95, 1.5)),
-        boosts=tuple((centre * rng.uniform(0.9, 1.1), strength * gain * rng.uniform(0.5, 1.5))
+        tilt=float(np.clip(strength * style["tilt"] + rng.normal(0, 0.12), -0.95, 1.5)),
+        boosts=tuple((centre * rng.uniform(0.95, 1.05), strength * gain * rng.uniform(0.75, 1.25))
                      for centre, gain in style["boosts"]),
-        echo=float(strength * style["echo"] * rng.uniform(0.5, 1.5)), echo_seconds=style["echo_seconds"])
-    scale = style["scale"] if rng.random() < 0.6 * strength else None
+        echo=float(strength * style["echo"] * rng.uniform(0.75, 1.25)), echo_seconds=style["echo_seconds"])
+    scale = style["scale"] if rng.random() < 0.8 * strength else None
     if row["is_instrumental"]:
         song = plan_song(genre, rng, p.seconds, scale_name=scale)
     else:
