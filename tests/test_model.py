@@ -49,8 +49,12 @@ def test_resnet_shapes_hidden_layer_and_bad_input():
 def test_linear_path_adds_a_linear_map_of_the_input_to_the_logits():
     net = ResNet1D(n_classes=3, channels=2, position="none", input_size=5, linear_path=True).eval()
     x = torch.randn(4, 5)
-    expected = net.head(net.hidden(x)) + x @ net.linear_path.weight.T + net.linear_path.bias
-    assert torch.allclose(net(x), expected, atol=1e-6)
+    pooled = net.blocks(net._as_sequence(x)).mean(dim=2)
+    linear = x @ net.linear_path.weight.T + net.linear_path.bias
+    assert torch.allclose(net(x), net.head(pooled) + linear, atol=1e-6)
+    # The last hidden layer (Figure 2) holds both paths: the logits are a linear map of it.
+    assert net.hidden_size == 2 * 2 + 3
+    assert torch.allclose(net.hidden(x), torch.cat([pooled, linear], dim=1), atol=1e-6)
     assert ResNet1D(n_classes=3, channels=2, input_size=5).linear_path is None
 
 

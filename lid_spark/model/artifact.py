@@ -113,7 +113,7 @@ class LanguageClassifier:
                 x = torch.from_numpy(x_all[start:start + self.inference_batch]).to(self.device)
                 y = self.net.hidden(x) if hidden else self.net.predict_proba(x)
                 out.append(y.cpu().numpy().astype(np.float64))
-        width = 2 * self.net.channels if hidden else len(self.languages)
+        width = self.net.hidden_size if hidden else len(self.languages)
         return np.concatenate(out) if out else np.zeros((0, width))
 
     def fan_out(self, pdf: pd.DataFrame, drop: Iterable[str] = (),

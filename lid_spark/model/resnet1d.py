@@ -121,15 +121,25 @@ class ResNet1D(nn.Module):
             x = torch.cat([x, self.position_code.expand(x.shape[0], -1, -1)], dim=1)
         return x
 
+    @property
+    def hidden_size(self) -> int:
+        return 2 * self.channels + (self.linear_path.out_features if self.linear_path is not None else 0)
+
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer: globally average-pooled block output, [batch, 2 * channels]."""
-        return self.blocks(self._as_sequence(x)).mean(dim=2)
+        """The last hidden layer, [batch, hidden_size]: the globally average-pooled block output,
+        followed by the linear path's output when there is one (the logits are a linear map of it)."""
+        pooled = self.blocks(self._as_sequence(x)).mean(dim=2)
+        if self.linear_path is None:
+            return pooled
+        return torch.cat([pooled, self.linear_path(x.reshape(x.shape[0], -1))], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [batch, n_classes]."""
-        logits = self.head(self.hidden(x))
+        hidden = self.hidden(x)
+        pooled_size = 2 * self.channels
+        logits = self.head(hidden[:, :pooled_size])
         if self.linear_path is not None:
-            logits = logits + self.linear_path(x.reshape(x.shape[0], -1))
+            logits = logits + hidden[:, pooled_size:]
         return logits
 
     @torch.no_grad()
