@@ -280,10 +280,10 @@ def data_fingerprint(*frames: pd.DataFrame) -> str:
 
 
 def _digest_value(digest, value) -> None:
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) and value.dtype != object:
         digest.update(f"a{value.dtype.str}{value.shape}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, (list, tuple)):
+    elif isinstance(value, (list, tuple, np.ndarray)):  # an object array (Arrow's nested lists) too
         digest.update(f"l{len(value)}[".encode())
         for item in value:
             _digest_value(digest, item)
