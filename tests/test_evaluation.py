@@ -141,7 +141,7 @@ def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path
     assert maps["vocals"] > maps["spoken_lid_direct"], maps
     augmented = max(table2[v]["avg"]["ap"] for v in ("aug_Z", "aug_Z+G", "aug_A", "aug_A+G"))
     # >=: on this small planted world both can reach the ceiling (0.958 each with the linear path);
-    # the baselines' collapse without consumption is measured on the demo catalog (docs/model.md).
+    # what the replicas do without consumption is measured on the demo catalogs (docs/model.md).
     assert augmented >= max(table2["baseline_Z"]["avg"]["ap"], table2["baseline_A"]["avg"]["ap"]), table2
     assert all(lang in table1["multimodal"] for lang in TARGET_LANGUAGES)
     for name in ("report.md", "calibration.json", "figure2_tsne.png", "pr_multimodal.png", "confusion_multimodal.png"):
