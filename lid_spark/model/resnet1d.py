@@ -125,22 +125,23 @@ class ResNet1D(nn.Module):
     def hidden_size(self) -> int:
         return 2 * self.channels + (self.linear_path.out_features if self.linear_path is not None else 0)
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer, [batch, hidden_size]: the globally average-pooled block output,
-        followed by the linear path's output when there is one (the logits are a linear map of it)."""
+    def _paths(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The globally average-pooled block output and the linear path's output (None without one)."""
         pooled = self.blocks(self._as_sequence(x)).mean(dim=2)
-        if self.linear_path is None:
-            return pooled
-        return torch.cat([pooled, self.linear_path(x.reshape(x.shape[0], -1))], dim=1)
+        linear = self.linear_path(x.reshape(x.shape[0], -1)) if self.linear_path is not None else None
+        return pooled, linear
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer, [batch, hidden_size]: the pooled block output, followed by the
+        linear path's output when there is one (the logits are a linear map of it)."""
+        pooled, linear = self._paths(x)
+        return pooled if linear is None else torch.cat([pooled, linear], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [batch, n_classes]."""
-        hidden = self.hidden(x)
-        pooled_size = 2 * self.channels
-        logits = self.head(hidden[:, :pooled_size])
-        if self.linear_path is not None:
-            logits = logits + hidden[:, pooled_size:]
-        return logits
+        pooled, linear = self._paths(x)
+        logits = self.head(pooled)
+        return logits if linear is None else logits + linear
 
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:

@@ -354,14 +354,14 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     # is; unweighted, a song's song-level features count once per segment and outweigh its vocals.
     w_train = torch.from_numpy(row_weights if settings.weigh_segments else np.ones(len(inputs))).float().to(device)
     w_val = torch.from_numpy(val_batch.weights if settings.weigh_segments else np.ones(len(y_val))).float().to(device)
+    loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
 
-    def weighted_loss(logits, target, weight):
-        return (loss_fn(logits, target) * weight).sum() / weight.sum()
+    def weighted_loss_sum(x, target, weight):
+        return (loss_fn(net(x), target) * weight).sum()
 
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=settings.lr_factor,
                                                            patience=settings.lr_patience)
-    loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
     generator = torch.Generator().manual_seed(settings.seed)
     best_loss, best_state, best_epoch, stale = math.inf, copy.deepcopy(net.state_dict()), 0, 0
     epochs_run = 0
@@ -373,13 +373,14 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
             if len(idx) < 2:  # batch norm cannot train on a single row
                 continue
             optimizer.zero_grad()
-            loss = weighted_loss(net(x_train[idx]), y_train[idx], w_train[idx])
+            loss = weighted_loss_sum(x_train[idx], y_train[idx], w_train[idx]) / w_train[idx].sum()
             loss.backward()
             optimizer.step()
         net.eval()
         with torch.no_grad():
-            val_loss = float(sum((loss_fn(net(x_val[s:s + 2048]), y_val[s:s + 2048]) * w_val[s:s + 2048]).sum().item()
-                                 for s in range(0, len(x_val), 2048)) / max(float(w_val.sum()), 1e-12))
+            chunks = [slice(s, s + 2048) for s in range(0, len(x_val), 2048)]
+            val_loss = (sum(weighted_loss_sum(x_val[c], y_val[c], w_val[c]).item() for c in chunks)
+                        / max(float(w_val.sum()), 1e-12))
         scheduler.step(val_loss)
         epochs_run = epoch
         if val_loss < best_loss - 1e-4:
