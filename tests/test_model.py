@@ -111,12 +111,16 @@ def test_augmentation_adds_consumption_and_audio_replicas():
     for mode, noisy in (("Z", False), ("A", False), ("A", True)):
         aug = f"{mode}+G" if noisy else mode
         settings = TrainSettings(augment_missing_consumption=aug, augment_missing_audio=True, segments_per_track=0)
-        x, y, w, counts = training_inputs(rows, labels, LAYOUT, STATS, settings, rng)
-        np.testing.assert_allclose(w, [0.25, 0.75, 1.0, 0.25, 0.75, 1.0, 0.25, 0.75, 1.0])
+        batch, y, counts = training_inputs(rows, labels, LAYOUT, STATS, settings, rng)
+        x, w = batch.inputs, batch.weights
+        np.testing.assert_allclose(w, [0.25, 0.75, 1.0, 0.25, 0.75, 1.0, 0.25, 0.75, 0.25, 0.75, 1.0])
+        assert batch.track_index.tolist() == [0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0]
         # 3 original rows; all 3 again with timbral at its mean; t1 (the only track with consumption)
-        # once more per segment without consumption and once without audio.
-        assert counts == {"original": 3, "no_timbral": 3, "no_consumption": 2, "no_audio": 1}
-        assert y.tolist() == [3, 3, 4, 3, 3, 4, 3, 3, 3]
+        # once more per segment without consumption, once more without consumption and timbral, and
+        # once without audio.
+        assert counts == {"original": 3, "no_timbral": 3, "no_consumption": 2, "no_consumption_timbral": 2,
+                          "no_audio": 1}
+        assert y.tolist() == [3, 3, 4, 3, 3, 4, 3, 3, 3, 3, 3]
         no_timbral = x[3:6].copy()
         np.testing.assert_allclose(no_timbral[:, 2], 7.0)
         no_timbral[:, 2] = x[0:3, 2]
@@ -128,13 +132,18 @@ def test_augmentation_adds_consumption_and_audio_replicas():
             assert not np.allclose(replica[:, :2], expected) and np.all(np.abs(replica[:, :2] - expected) < 5)
         else:
             np.testing.assert_allclose(replica[:, :2], np.tile(expected, (2, 1)))
-        np.testing.assert_allclose(x[8], [1, 2, 7, 8, 9])  # no-audio replica: timbral+vocals at the mean
+        vocals_only = x[8:10]
+        np.testing.assert_allclose(vocals_only[:, 3:], x[0:2, 3:])  # vocals untouched
+        if not noisy:
+            np.testing.assert_allclose(vocals_only[:, :3], np.tile([*expected, 7.0], (2, 1)))
+        np.testing.assert_allclose(x[10], [1, 2, 7, 8, 9])  # no-audio replica: timbral+vocals at the mean
     plain = TrainSettings(augment_missing_consumption="none", augment_missing_audio=False,
                           augment_missing_timbral=False)
-    assert training_inputs(rows, labels, LAYOUT, STATS, plain, rng)[3] == {"original": 3, "no_consumption": 0,
-                                                                            "no_audio": 0, "no_timbral": 0}
+    assert training_inputs(rows, labels, LAYOUT, STATS, plain, rng)[2] == {"original": 3, "no_consumption": 0,
+                                                                            "no_audio": 0, "no_timbral": 0,
+                                                                            "no_consumption_timbral": 0}
     timbral_only = InputLayout.for_subset("timbral", {"timbral": 1})
-    assert training_inputs(rows, labels, timbral_only, STATS, TrainSettings(subset="timbral"), rng)[3]["no_timbral"] == 0
+    assert training_inputs(rows, labels, timbral_only, STATS, TrainSettings(subset="timbral"), rng)[2]["no_timbral"] == 0
     assert parse_augmentation("Z+G") == ("Z", True)
     with pytest.raises(ParameterError, match="augment_missing_consumption"):
         parse_augmentation("B")

@@ -40,7 +40,7 @@ from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
 from lid_spark.evaluation.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
-from lid_spark.model.features import (InputLayout, fan_out, fit_modality_stats, modality_dims,
+from lid_spark.model.features import (InputBatch, InputLayout, fan_out, fit_modality_stats, modality_dims,
                                       segments_of, subset_modalities, with_vocal_scores)
 from lid_spark.model.resnet1d import ResNet1D, check_position
 from lid_spark.progress import get_logger
@@ -78,6 +78,7 @@ class TrainSettings:
     augment_missing_consumption: str = "A"
     augment_missing_audio: bool = True
     augment_missing_timbral: bool = True
+    validate_replicas: bool = True
     noise_scale: float = 0.5
     segments_per_track: int = 4
     vocal_scores: bool = True
@@ -196,7 +197,7 @@ def _has(pdf: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def training_inputs(pdf: pd.DataFrame, label_index: np.ndarray, layout: InputLayout, stats, settings: TrainSettings,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+                    rng: np.random.Generator) -> tuple[InputBatch, np.ndarray, dict[str, int]]:
     """Fanned-out training rows with the missing-modality replicas.
 
     Parameters
@@ -209,22 +210,23 @@ def training_inputs(pdf: pd.DataFrame, label_index: np.ndarray, layout: InputLay
 
     Returns
     -------
-    (inputs [rows, size], labels [rows], weights [rows], counts of rows per kind: original,
-    no_consumption, no_audio, no_timbral). A row's weight is its segment's share of the track's
-    vocal duration: each copy of a track weighs 1 in all.
+    (rows as an InputBatch, labels [rows], counts of rows per kind: original, no_consumption,
+    no_audio, no_timbral). A row's weight is its segment's share of the track's vocal duration:
+    each copy of a track weighs 1 in all; ``track_index`` points into ``pdf``.
     """
     fallback = settings.inference_fallback
     limited = limit_segments(pdf, settings.segments_per_track, rng)
     parts = [fan_out(limited, layout, stats, fallback)]
     index_maps = [np.arange(len(pdf))]
-    counts = {"original": len(parts[0].inputs), "no_consumption": 0, "no_audio": 0, "no_timbral": 0}
-    if settings.augment_missing_timbral and "timbral" in layout.modalities and len(layout.modalities) > 1:
-        with_timbral = np.flatnonzero(_has(pdf, "timbral"))
-        if len(with_timbral):
-            replica = fan_out(limited.iloc[with_timbral], layout, stats, fallback, drop=["timbral"])
-            parts.append(replica)
-            index_maps.append(with_timbral)
-            counts["no_timbral"] = len(replica.inputs)
+    counts = {"original": len(parts[0].inputs), "no_consumption": 0, "no_audio": 0, "no_timbral": 0,
+              "no_consumption_timbral": 0}
+    drop_timbral = settings.augment_missing_timbral and "timbral" in layout.modalities and len(layout.modalities) > 1
+    with_timbral = np.flatnonzero(_has(pdf, "timbral")) if drop_timbral else np.zeros(0, np.int64)
+    if len(with_timbral):
+        replica = fan_out(limited.iloc[with_timbral], layout, stats, fallback, drop=["timbral"])
+        parts.append(replica)
+        index_maps.append(with_timbral)
+        counts["no_timbral"] = len(replica.inputs)
     multimodal = "consumption" in layout.modalities and len(layout.modalities) > 1
     if multimodal:
         with_consumption = np.flatnonzero(_has(pdf, "consumption"))
@@ -236,15 +238,24 @@ def training_inputs(pdf: pd.DataFrame, label_index: np.ndarray, layout: InputLay
             parts.append(replica)
             index_maps.append(with_consumption)
             counts["no_consumption"] = len(replica.inputs)
+            # Without consumption the model is an audio model and must not lean on timbre there
+            # either: the timbral replicas above all keep their consumption.
+            both = np.intersect1d(with_consumption, with_timbral)
+            if len(both):
+                replica = fan_out(limited.iloc[both], layout, stats, chosen, drop=["consumption", "timbral"],
+                                  noise_scale=settings.noise_scale if noisy else 0.0, rng=rng)
+                parts.append(replica)
+                index_maps.append(both)
+                counts["no_consumption_timbral"] = len(replica.inputs)
         if settings.augment_missing_audio and len(with_consumption):
             replica = fan_out(limited.iloc[with_consumption], layout, stats, fallback, drop=["timbral", "vocals"])
             parts.append(replica)
             index_maps.append(with_consumption)
             counts["no_audio"] = len(replica.inputs)
-    inputs = np.concatenate([p.inputs for p in parts])
-    labels = np.concatenate([label_index[m[p.track_index]] for p, m in zip(parts, index_maps)])
-    weights = np.concatenate([p.weights for p in parts])
-    return inputs, labels, weights, counts
+    track_index = np.concatenate([m[p.track_index] for p, m in zip(parts, index_maps)])
+    rows = InputBatch(np.concatenate([p.inputs for p in parts]), track_index,
+                      np.concatenate([p.weights for p in parts]))
+    return rows, label_index[track_index], counts
 
 
 def _label_index(pdf: pd.DataFrame, languages: Sequence[str]) -> np.ndarray:
@@ -332,9 +343,9 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     dims = modality_dims(prepared)
     layout = InputLayout.for_subset(settings.subset, dims)
     stats = fit_modality_stats(prepared, layout)
-    inputs, labels, row_weights, counts = training_inputs(prepared, _label_index(train_pdf, languages), layout,
-                                                          stats, settings, rng)
-    base = inputs[:counts["original"]].astype(np.float64)
+    train_rows, labels, counts = training_inputs(prepared, _label_index(train_pdf, languages), layout, stats,
+                                                 settings, rng)
+    base = train_rows.inputs[:counts["original"]].astype(np.float64)
     input_mean = base.mean(axis=0).astype(np.float32)
     input_std = np.maximum(base.std(axis=0), 1e-6).astype(np.float32)
 
@@ -344,20 +355,29 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
                              fallback=settings.inference_fallback, input_mean=input_mean, input_std=input_std,
                              languages=tuple(languages), second_language_min=settings.second_language_min,
                              vocal_scores=vocal_scores, settings=settings.to_dict())
-    val_batch = clf.fan_out(val_pdf)
     val_labels = _label_index(val_pdf, languages)
-    x_train = torch.from_numpy(clf.normalise(inputs)).to(device)
+    if settings.validate_replicas:
+        # The validation loss (early stop, learning-rate schedule) covers the same missing-modality
+        # replicas as training: on complete rows alone consumption makes it converge before the
+        # audio part has learned what the replicas ask of it.
+        prepared_val = with_vocal_scores(val_pdf, tuple(languages)) if vocal_scores else val_pdf
+        val_rows, val_row_labels, _ = training_inputs(prepared_val, val_labels, layout, stats, settings,
+                                                      np.random.default_rng(settings.seed + 1))
+    else:
+        val_rows = clf.fan_out(val_pdf)
+        val_row_labels = val_labels[val_rows.track_index]
+    x_train = torch.from_numpy(clf.normalise(train_rows.inputs)).to(device)
     y_train = torch.from_numpy(labels).to(device)
-    x_val = torch.from_numpy(clf.normalise(val_batch.inputs)).to(device)
-    y_val = torch.from_numpy(val_labels[val_batch.track_index]).to(device)
+    x_val = torch.from_numpy(clf.normalise(val_rows.inputs)).to(device)
+    y_val = torch.from_numpy(val_row_labels).to(device)
     # Each song weighs 1 in the loss, split over its segments by duration as its song-level score
     # is; unweighted, a song's song-level features count once per segment and outweigh its vocals.
-    w_train = torch.from_numpy(row_weights if settings.weigh_segments else np.ones(len(inputs))).float().to(device)
-    w_val = torch.from_numpy(val_batch.weights if settings.weigh_segments else np.ones(len(y_val))).float().to(device)
+    w_train = torch.from_numpy(train_rows.weights if settings.weigh_segments else np.ones(len(y_train))).float().to(device)
+    w_val = torch.from_numpy(val_rows.weights if settings.weigh_segments else np.ones(len(y_val))).float().to(device)
     loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
 
-    def weighted_loss_sum(x, target, weight):
-        return (loss_fn(net(x), target) * weight).sum()
+    def weighted_loss_sum(rows, x, target, weight):
+        return (loss_fn(net(x[rows]), target[rows]) * weight[rows]).sum()
 
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=settings.lr_factor,
@@ -373,13 +393,13 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
             if len(idx) < 2:  # batch norm cannot train on a single row
                 continue
             optimizer.zero_grad()
-            loss = weighted_loss_sum(x_train[idx], y_train[idx], w_train[idx]) / w_train[idx].sum()
+            loss = weighted_loss_sum(idx, x_train, y_train, w_train) / w_train[idx].sum()
             loss.backward()
             optimizer.step()
         net.eval()
         with torch.no_grad():
             chunks = [slice(s, s + 2048) for s in range(0, len(x_val), 2048)]
-            val_loss = (sum(weighted_loss_sum(x_val[c], y_val[c], w_val[c]).item() for c in chunks)
+            val_loss = (sum(weighted_loss_sum(c, x_val, y_val, w_val).item() for c in chunks)
                         / max(float(w_val.sum()), 1e-12))
         scheduler.step(val_loss)
         epochs_run = epoch
@@ -399,12 +419,12 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
         "epochs_run": epochs_run, "best_epoch": best_epoch, "best_val_loss": best_loss,
         "val_map": float(np.nanmean(val_aps)) if not np.all(np.isnan(val_aps)) else None,
         "train_tracks": len(train_pdf), "val_tracks": len(val_pdf),
-        "train_rows": int(len(inputs)), **{f"rows_{k}": v for k, v in counts.items()},
+        "train_rows": int(len(y_train)), **{f"rows_{k}": v for k, v in counts.items()},
         "data_fingerprint": data_fingerprint(train_pdf, val_pdf),
     }
     clf.model_version = f"{settings.model_version}-{settings.subset}-{_weights_digest(net)}"
     log.info("trained %s: %d epochs (best %d), val loss %.4f, val mAP %s, %d rows",
-             settings.subset, epochs_run, best_epoch, best_loss, clf.metrics["val_map"], len(inputs))
+             settings.subset, epochs_run, best_epoch, best_loss, clf.metrics["val_map"], len(y_train))
     return clf
 
 
