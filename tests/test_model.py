@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -240,6 +242,12 @@ def test_artifact_round_trip_predictions_and_checksum_refusal(tiny_data, tmp_pat
     clf.save(tmp_path / "m")
     loaded = LanguageClassifier.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.score_tracks(val), clf.score_tracks(val), rtol=1e-5, atol=1e-7)
+    # an audio model trained with timbral replicas averages its posteriors with and without timbre
+    assert loaded.average_without_timbral
+    single = dataclasses.replace(loaded, average_without_timbral=False)
+    averaged = (single.score_tracks(val) + single.score_tracks(val, drop=["timbral"])) / 2
+    np.testing.assert_allclose(loaded.score_tracks(val), averaged, rtol=1e-6, atol=1e-9)
+    assert not np.allclose(single.score_tracks(val), averaged)
     tags = loaded.predict_tracks(val, second_language_min=0.0)
     assert list(tags.columns) == ["track_id", "scores", "language", "confidence", "above_threshold",
                                   "second_language", "modalities"]

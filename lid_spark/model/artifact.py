@@ -78,6 +78,9 @@ class LanguageClassifier:
     second_language_min : default minimum score of a reported second language
     vocal_scores : whether a segment's vocals part is its embedding followed by the spoken-LID
         log class scores (:func:`lid_spark.model.features.with_vocal_scores`)
+    average_without_timbral : song scores are the mean of the posteriors with the timbral part as
+        given and at its fallback (a model trained with timbral replicas knows both; the mean reads
+        the vocals more when timbre misleads)
     settings, metrics : how it was trained and how it did (for the record)
     """
 
@@ -93,6 +96,7 @@ class LanguageClassifier:
     model_version: str = ""
     second_language_min: float = 0.25
     vocal_scores: bool = False
+    average_without_timbral: bool = False
     settings: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     inference_batch: int = 2048
@@ -130,10 +134,17 @@ class LanguageClassifier:
         """Song-level posteriors [tracks, languages]: duration-weighted sum of segment posteriors.
 
         ``drop`` treats modalities as missing for every track; ``fallback`` overrides the inference
-        fallback per modality (Table 2's baselines use ``{"consumption": "Z"}`` and ``"A"``).
+        fallback per modality (Table 2's baselines use ``{"consumption": "Z"}`` and ``"A"``). With
+        ``average_without_timbral`` the posteriors are averaged with those of the same rows with the
+        timbral part at its fallback.
         """
+        drop = list(drop)
         batch = self.fan_out(pdf, drop, fallback)
-        return song_scores(self._forward_rows(batch.inputs), batch, len(pdf))
+        scores = song_scores(self._forward_rows(batch.inputs), batch, len(pdf))
+        if self.average_without_timbral and "timbral" in self.layout.modalities and "timbral" not in drop:
+            batch = self.fan_out(pdf, drop + ["timbral"], fallback)
+            scores = (scores + song_scores(self._forward_rows(batch.inputs), batch, len(pdf))) / 2.0
+        return scores
 
     def hidden_tracks(self, pdf: pd.DataFrame) -> np.ndarray:
         """The last hidden layer per track (duration-weighted over segments): Figure 2 (b)/(d)."""
@@ -200,6 +211,7 @@ class LanguageClassifier:
             "input_std": self.input_std.tolist(),
             "second_language_min": self.second_language_min,
             "vocal_scores": self.vocal_scores,
+            "average_without_timbral": self.average_without_timbral,
             "settings": self.settings,
             "metrics": self.metrics,
         }
@@ -254,5 +266,6 @@ class LanguageClassifier:
                    input_std=np.asarray(meta["input_std"], dtype=np.float32),
                    languages=tuple(meta["languages"]), thresholds=meta["thresholds"],
                    model_version=meta["model_version"], second_language_min=float(meta["second_language_min"]),
-                   vocal_scores=bool(meta["vocal_scores"]), settings=meta["settings"],
+                   vocal_scores=bool(meta["vocal_scores"]),
+                   average_without_timbral=bool(meta.get("average_without_timbral", False)), settings=meta["settings"],
                    metrics=meta["metrics"])

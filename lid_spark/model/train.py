@@ -10,7 +10,9 @@
   audio part (timbral and vocals) at its training mean, for tracks whose audio failed or has no
   vocals, and replicas (one per segment) with the timbral part at its training mean, so that a
   fused model does not lean on timbre, which tells artists and productions apart more than
-  languages, and learns the vocals as well as the vocals model does.
+  languages, and learns the vocals as well as the vocals model does; with consumption
+  augmentation these come once more without consumption, for the same reason when it is missing.
+- The validation loss covers the same replicas (``validate_replicas``).
 - Adam (lr 1e-3; weight decay 0.03 by default: the paper's 1e-3 overfits a few hundred tracks),
   batch 64, up to 50 epochs, learning rate reduced on validation-loss plateaus, early stop on it
   (best weights kept); each song weighs 1 in the loss (``weigh_segments``); deterministic under a
@@ -79,6 +81,7 @@ class TrainSettings:
     augment_missing_audio: bool = True
     augment_missing_timbral: bool = True
     validate_replicas: bool = True
+    average_without_timbral: bool = True
     noise_scale: float = 0.5
     segments_per_track: int = 4
     vocal_scores: bool = True
@@ -196,6 +199,11 @@ def _has(pdf: pd.DataFrame, column: str) -> np.ndarray:
     return pdf[column].map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v)) and len(v) > 0).to_numpy()
 
 
+def has_timbral_replicas(settings: TrainSettings, layout: InputLayout) -> bool:
+    """Whether a model trains on replicas without timbre: it reads timbre with another modality."""
+    return settings.augment_missing_timbral and "timbral" in layout.modalities and len(layout.modalities) > 1
+
+
 def training_inputs(pdf: pd.DataFrame, label_index: np.ndarray, layout: InputLayout, stats, settings: TrainSettings,
                     rng: np.random.Generator) -> tuple[InputBatch, np.ndarray, dict[str, int]]:
     """Fanned-out training rows with the missing-modality replicas.
@@ -220,8 +228,8 @@ def training_inputs(pdf: pd.DataFrame, label_index: np.ndarray, layout: InputLay
     index_maps = [np.arange(len(pdf))]
     counts = {"original": len(parts[0].inputs), "no_consumption": 0, "no_audio": 0, "no_timbral": 0,
               "no_consumption_timbral": 0}
-    drop_timbral = settings.augment_missing_timbral and "timbral" in layout.modalities and len(layout.modalities) > 1
-    with_timbral = np.flatnonzero(_has(pdf, "timbral")) if drop_timbral else np.zeros(0, np.int64)
+    with_timbral = (np.flatnonzero(_has(pdf, "timbral")) if has_timbral_replicas(settings, layout)
+                    else np.zeros(0, np.int64))
     if len(with_timbral):
         replica = fan_out(limited.iloc[with_timbral], layout, stats, fallback, drop=["timbral"])
         parts.append(replica)
@@ -354,7 +362,9 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     clf = LanguageClassifier(net=net, subset=settings.subset, layout=layout, stats=stats,
                              fallback=settings.inference_fallback, input_mean=input_mean, input_std=input_std,
                              languages=tuple(languages), second_language_min=settings.second_language_min,
-                             vocal_scores=vocal_scores, settings=settings.to_dict())
+                             vocal_scores=vocal_scores, settings=settings.to_dict(),
+                             average_without_timbral=(settings.average_without_timbral
+                                                      and has_timbral_replicas(settings, layout)))
     val_labels = _label_index(val_pdf, languages)
     if settings.validate_replicas:
         # The validation loss (early stop, learning-rate schedule) covers the same missing-modality
