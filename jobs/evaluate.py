@@ -10,7 +10,7 @@ if __package__ in (None, ""):
 
 from lid_spark.cli import job_parser, parse_job_args, run_job
 from lid_spark.evaluation.experiment import run_experiments
-from lid_spark.evaluation.report import quality_checks
+from lid_spark.evaluation.report import quality_checks, verdict
 from lid_spark.evaluation.tracking import flatten, mlflow_run
 from lid_spark.model.dataset import load_labelled
 from lid_spark.model.train import TrainSettings
@@ -38,9 +38,8 @@ def main(argv=None) -> int:
             mlflow.log_artifacts(str(result.report_paths["report"].parent), "report")
             for name, directory in result.model_dirs.items():
                 mlflow.log_artifacts(str(directory), f"model/{name}")
-    for check in quality_checks(result.table1, result.table2):
-        verdict = "n/a" if check["pass"] is None else ("pass" if check["pass"] else "FAIL")
-        log.info("%-60s %-4s %s", check["check"], verdict, check["detail"])
+    for check in quality_checks(result.table1, result.table2, result.intervals):
+        log.info("%-60s %-4s %s", check["check"], verdict(check), check["detail"])
     log.info("report: %s", result.report_paths["report"])
     return 0
 

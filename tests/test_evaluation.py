@@ -10,10 +10,11 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from lid_spark import LANGUAGE_CLASSES, TARGET_LANGUAGES
+from lid_spark.errors import ParameterError
 from lid_spark.evaluation.metrics import (average_precision, best_f1_threshold, confusion_matrix, language_metrics,
-                                          precision_recall_f1)
+                                          map_difference_interval, precision_recall_f1)
 from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
-from lid_spark.evaluation.report import (TABLE1_SUBSETS, TABLE2_VARIANTS, calibration, quality_checks,
+from lid_spark.evaluation.report import (TABLE1_SUBSETS, TABLE2_VARIANTS, calibration, quality_checks, verdict,
                                          write_report)
 from tests._feature_world import SCHEMAS, make_world
 
@@ -84,6 +85,41 @@ def test_report_files_have_exactly_the_issue_format(tmp_path):
     without_table2 = {c["check"]: c for c in quality_checks(table1, {})}
     assert without_table2["augmented model without consumption within 0.01 of audio"] == {
         "check": "augmented model without consumption within 0.01 of audio", "pass": None, "detail": "Table 2 not run"}
+
+
+def test_bootstrap_interval_of_a_map_difference_and_the_checks_that_use_it(tmp_path):
+    rng = np.random.default_rng(5)
+    labels = np.array(LANGUAGE_CLASSES)[rng.integers(0, len(LANGUAGE_CLASSES), 200)]
+    truth = (labels[:, None] == np.array(LANGUAGE_CLASSES)[None, :]).astype(float)
+    noise = rng.random(truth.shape)
+    good, poor = truth + noise, 0.3 * truth + noise
+    low, high = map_difference_interval(labels, good, poor, LANGUAGE_CLASSES, resamples=200)
+    assert 0 < low < high  # clearly better on 200 items
+    assert map_difference_interval(labels, good, good, LANGUAGE_CLASSES, resamples=50) == (0.0, 0.0)
+    low, high = map_difference_interval(labels[:20], poor[:20], (0.3 * truth + rng.random(truth.shape))[:20],
+                                        LANGUAGE_CLASSES, resamples=200)
+    assert low < 0 < high  # two equally good models on 20 items: not resolved
+    with pytest.raises(ParameterError, match="score sets"):
+        map_difference_interval(labels, good, poor[:10], LANGUAGE_CLASSES)
+
+    table1 = {s: _table(("precision", "recall", "f1", "ap"), 0.9) for s in TABLE1_SUBSETS}
+    table1["audio"]["avg"]["ap"] = 0.89
+    table1["vocals"]["avg"]["ap"] = 0.92
+    table1["spoken_lid_direct"]["avg"]["ap"] = 0.95
+    table2 = {v: _table(("ap",), 0.85) for v in TABLE2_VARIANTS}
+    table2["aug_A"]["avg"]["ap"] = 0.86   # the best augmented variant is the one checked
+    intervals = {("audio", "vocals"): (-0.06, 0.01), ("vocals", "spoken_lid_direct"): (-0.05, -0.01),
+                 ("aug_A", "audio"): (-0.08, -0.02)}
+    checks = {c["check"]: c for c in quality_checks(table1, table2, intervals)}
+    noisy, resolved = checks["audio > vocals"], checks["vocals > spoken_lid_direct"]
+    assert noisy["pass"] is False and noisy["significant"] is False and verdict(noisy) == "FAIL (within test noise)"
+    assert "[-0.060, +0.010]" in noisy["detail"]
+    assert resolved["significant"] is True and verdict(resolved) == "FAIL"
+    # the augmented check's bound is -0.01: an interval wholly below it is a resolved failure
+    assert checks["augmented model without consumption within 0.01 of audio"]["significant"] is True
+    assert "interval" not in checks["multimodal > consumption"]
+    md = write_report(tmp_path, table1, table2, {}, {}, [], intervals)["report"].read_text()
+    assert "| audio > vocals | FAIL (within test noise) |" in md and "paired bootstrap" in md
 
 
 def test_plots_are_written(tmp_path):

@@ -22,9 +22,10 @@ import pandas as pd
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.config import Config
 from lid_spark.errors import InputError
-from lid_spark.evaluation.metrics import confusion_matrix, language_metrics, tune_thresholds
+from lid_spark.evaluation.metrics import (confusion_matrix, language_metrics, map_difference_interval,
+                                          tune_thresholds)
 from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
-from lid_spark.evaluation.report import write_report
+from lid_spark.evaluation.report import ordering_pairs, write_report
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.dataset import LabelledData
 from lid_spark.model.features import map_as_dict, segments_of
@@ -84,6 +85,7 @@ class ExperimentResult:
     figures: list[str] = field(default_factory=list)
     model_dirs: dict[str, Path] = field(default_factory=dict)
     report_paths: dict[str, Path] = field(default_factory=dict)
+    intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
 
 def _model(data: LabelledData, settings: TrainSettings, directory: Path, reuse: bool) -> LanguageClassifier:
@@ -129,6 +131,7 @@ def run_experiments(data: LabelledData, cfg: Config) -> ExperimentResult:
     direct_thresholds = tune_thresholds(val["language"].to_numpy(), spoken_lid_direct_scores(val), LANGUAGE_CLASSES)
     direct = spoken_lid_direct_scores(test)
     result.table1["spoken_lid_direct"] = language_metrics(labels, direct, LANGUAGE_CLASSES, direct_thresholds)
+    compared = {**scores_by_subset, "spoken_lid_direct": direct}   # every score set a quality check compares
 
     if ev.table2:
         multimodal = replace(base, subset="multimodal")
@@ -141,11 +144,18 @@ def run_experiments(data: LabelledData, cfg: Config) -> ExperimentResult:
                 result.model_dirs[name] = models_dir / name
             scores = trained[name].score_tracks(test, drop=["consumption"], fallback={"consumption": fallback})
             result.table2[variant] = language_metrics(labels, scores, LANGUAGE_CLASSES, thresholds=None)
+            compared[variant] = scores
+
+    with step("bootstrap intervals"):
+        for a, b, _ in ordering_pairs(result.table2):
+            if a in compared and b in compared:
+                result.intervals[(a, b)] = map_difference_interval(labels, compared[a], compared[b], LANGUAGE_CLASSES,
+                                                                   seed=cfg.classifier.seed)
 
     with step("figures"):
         result.figures = _figures(test, labels, trained, scores_by_subset, data, report_dir, ev)
     result.report_paths = write_report(report_dir, result.table1, result.table2, data.counts, result.models,
-                                       result.figures)
+                                       result.figures, result.intervals)
     return result
 
 

@@ -148,3 +148,37 @@ def confusion_matrix(labels: Sequence[str], predicted: Sequence[str], languages:
         if truth in index and guess in index:
             matrix[index[truth], index[guess]] += 1
     return matrix
+
+
+def map_difference_interval(labels: Sequence[str], scores_a: np.ndarray, scores_b: np.ndarray,
+                            languages: Sequence[str], average_over: Sequence[str] = TARGET_LANGUAGES,
+                            resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Paired bootstrap interval of mAP(a) - mAP(b) over the same test items.
+
+    The items are resampled with replacement (the same draw for both score sets); each draw's
+    difference of macro AP over ``average_over`` (languages without a positive in the draw are
+    skipped) goes into the percentile interval. An interval containing 0 means the test set
+    cannot tell the two apart.
+
+    Returns
+    -------
+    (low, high) at ``level``
+    """
+    labels = np.asarray(labels)
+    scores_a, scores_b = np.asarray(scores_a, np.float64), np.asarray(scores_b, np.float64)
+    if scores_a.shape != (len(labels), len(languages)) or scores_b.shape != scores_a.shape:
+        raise ParameterError(f"both score sets must be [{len(labels)}, {len(languages)}], "
+                             f"got {scores_a.shape} and {scores_b.shape}")
+    columns = [(j, lang) for j, lang in enumerate(languages) if lang in set(average_over)]
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(resamples):
+        draw = rng.integers(0, len(labels), len(labels))
+        pairs = [(average_precision(labels[draw] == lang, scores_a[draw, j]),
+                  average_precision(labels[draw] == lang, scores_b[draw, j])) for j, lang in columns]
+        pairs = [(a, b) for a, b in pairs if not np.isnan(a)]
+        if pairs:
+            differences.append(np.mean([a for a, _ in pairs]) - np.mean([b for _, b in pairs]))
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(differences, [tail, 100.0 - tail])
+    return float(low), float(high)
