@@ -121,12 +121,16 @@ def save_untrained_classifier(directory: Path, dims: dict[str, int], channels: i
     from lid_spark.model.train import TrainSettings
 
     torch.manual_seed(seed)
+    defaults = TrainSettings()
     layout = InputLayout.for_subset("multimodal", dims)
     stats = {m: ModalityStats(np.full(d, 0.5, np.float32), np.full(d, 0.29, np.float32)) for m, d in dims.items()}
+    # the default architecture and scoring: linear path, and a second pass with the timbral part at its fallback
+    net = ResNet1D(11, channels, defaults.position, layout.size, linear_path=defaults.linear_path).eval()
     classifier = LanguageClassifier(
-        net=ResNet1D(11, channels, TrainSettings().position, layout.size).eval(), subset="multimodal", layout=layout, stats=stats,
+        net=net, subset="multimodal", layout=layout, stats=stats,
         fallback={m: "A" for m in dims}, input_mean=np.full(layout.size, 0.5, np.float32),
-        input_std=np.full(layout.size, 0.29, np.float32), model_version="bench-untrained")
+        input_std=np.full(layout.size, 0.29, np.float32), model_version="bench-untrained",
+        average_without_timbral=defaults.average_without_timbral and defaults.augment_missing_timbral)
     classifier.save(directory)
     return classifier.model_version
 
