@@ -142,8 +142,11 @@ class LanguageClassifier:
         batch = self.fan_out(pdf, drop, fallback)
         scores = song_scores(self._forward_rows(batch.inputs), batch, len(pdf))
         if self.average_without_timbral and "timbral" in self.layout.modalities and "timbral" not in drop:
-            batch = self.fan_out(pdf, drop + ["timbral"], fallback)
-            scores = (scores + song_scores(self._forward_rows(batch.inputs), batch, len(pdf))) / 2.0
+            # the same rows with the timbral part at its fallback (as fan_out with it dropped builds them)
+            without = batch.inputs.copy()
+            mode = {**self.fallback, **(fallback or {})}["timbral"]
+            without[:, self.layout.slices()["timbral"]] = self.stats["timbral"].fallback(mode)
+            scores = (scores + song_scores(self._forward_rows(without), batch, len(pdf))) / 2.0
         return scores
 
     def hidden_tracks(self, pdf: pd.DataFrame) -> np.ndarray:
