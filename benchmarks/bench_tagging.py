@@ -118,7 +118,7 @@ def save_untrained_classifier(directory: Path, dims: dict[str, int], channels: i
     from lid_spark.model.artifact import LanguageClassifier
     from lid_spark.model.features import InputLayout, ModalityStats
     from lid_spark.model.resnet1d import ResNet1D
-    from lid_spark.model.train import TrainSettings
+    from lid_spark.model.train import TrainSettings, has_timbral_replicas
 
     torch.manual_seed(seed)
     defaults = TrainSettings()
@@ -130,7 +130,7 @@ def save_untrained_classifier(directory: Path, dims: dict[str, int], channels: i
         net=net, subset="multimodal", layout=layout, stats=stats,
         fallback={m: "A" for m in dims}, input_mean=np.full(layout.size, 0.5, np.float32),
         input_std=np.full(layout.size, 0.29, np.float32), model_version="bench-untrained",
-        average_without_timbral=defaults.average_without_timbral and defaults.augment_missing_timbral)
+        average_without_timbral=defaults.average_without_timbral and has_timbral_replicas(defaults, layout))
     classifier.save(directory)
     return classifier.model_version
 
