@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     from lid_spark.audio.spoken_lid import SpokenLID, target_scores
     from lid_spark.audio.timbral import Codebook, log_mel, split_runs
     from lid_spark.config import load_config
-    from lid_spark.synth.world import build_world
+    from lid_spark.tools.synth.world import build_world
 
     torch.set_num_threads(1)
     cfg = load_config(overrides=["audio.spoken_lid.device=cpu"])

@@ -18,7 +18,7 @@ import numpy as np
 
 def _clips(n: int, seed: int) -> list[np.ndarray]:
     """Speech-like clips of 1-8 s (espeak-ng sentences), the range of vocal segments."""
-    from lid_spark.audio.lid_pretrain import HELDOUT_VARIANTS, speak_utterance
+    from lid_spark.tools.pretrain_spoken_lid.pretrain import HELDOUT_VARIANTS, speak_utterance
 
     rng = np.random.default_rng(seed)
     languages = ("en", "hi", "ta", "es", "ja", "ru")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def espeak_rate(lyrics: list[str], plan) -> float:
     """Audio seconds per second for espeak-ng alone reading every song's lyrics once, as speech."""
-    from lid_spark.synth.espeak import ESPEAK_SAMPLE_RATE, speak
+    from lid_spark.tools.synth.espeak import ESPEAK_SAMPLE_RATE, speak
 
     speak("warm up", "en")   # engine start-up is not part of the rate
     start, samples = time.perf_counter(), 0
@@ -43,8 +43,8 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from lid_spark.synth.catalog import catalog_plan
-    from lid_spark.synth.world import build_world, write_sessions_only
+    from lid_spark.tools.synth.catalog import catalog_plan
+    from lid_spark.tools.synth.world import build_world, write_sessions_only
 
     tracks = 44 if args.quick else 220
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,7 @@ of the real sizes: consumption embeddings of ``embeddings.dim``, timbral vectors
 ``audio.timbral.codebook_size``, spoken-LID segment embeddings of the embedded ECAPA model's
 size; ~90% of tracks with consumption, ~3% with missing audio, ~5% instrumental, the rest with
 ``--segments`` vocal segments) and a ``language_tags`` table that an older model wrote for every
-track. Then ``lid_spark.tagging.tag_catalog`` re-tags the whole catalog (a new model version: every
+track. Then ``lid_spark.stages.tag_catalog.run`` re-tags the whole catalog (a new model version: every
 track is scored and every row MERGE-updated), timed as a whole and per step:
 
 - ``frame``: assembling the track feature frame alone (joins, segment grouping), no inference;
@@ -187,7 +187,8 @@ def measure_size(spark, cfg, n: int, segments: int, dims: dict[str, int], peer_r
     from lid_spark.model.artifact import LanguageClassifier
     from lid_spark.model.features import track_feature_frame
     from lid_spark.tables import input_table, read_table
-    from lid_spark.tagging import has_usable_features, is_instrumental, tag_catalog, tag_rows
+    from lid_spark.stages import tag_catalog
+    from lid_spark.tagging import has_usable_features, is_instrumental, tag_rows
 
     start = time.perf_counter()
     write_catalog(spark, cfg, n, segments, dims, seed)
@@ -201,7 +202,7 @@ def measure_size(spark, cfg, n: int, segments: int, dims: dict[str, int], peer_r
     frame_seconds = time.perf_counter() - start
 
     with PeakMemory(tree=True) as spark_memory:
-        summary = tag_catalog(spark, cfg)
+        summary = tag_catalog.run(spark, cfg)
     if summary.scored != n or summary.updated != n or summary.tracks_tagged_or_listed != n:
         raise RuntimeError(f"expected {n} tracks scored and MERGE-updated, got {summary}")
 

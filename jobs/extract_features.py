@@ -1,127 +1,18 @@
 """Extract audio features of the catalog into vocal_segments, timbral_features and audio_status.
 
-Per track, in a pandas UDF: decode -> vocal separation -> silence removal into vocal segments
-(spread over the whole track) -> spoken-LID embedding and language scores per segment; and the
-timbral codebook vector of the mixture (run fit_codebook first). Every track tried gets one
-audio_status row (ok, truncated, no_vocals, silent, missing_file, unreadable, empty, ...).
-
-Incremental: only tracks whose audio_uri or feature version changed since the last run, or whose
-extraction failed (statuses failed, separation_failed), are processed (the version covers the extraction settings, codebook and spoken-LID model); a rerun
-with nothing changed writes nothing. A report goes to <output.report_dir>/extract_features.json.
+The stage itself is :func:`lid_spark.stages.extract_features.run`; this file is its spark-submit entry point.
 """
 
-if __package__ in (None, ""):
-    import _bootstrap  # noqa: F401  (spark-submit jobs/extract_features.py from a checkout)
-
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
-from lid_spark.audio.decode import FEATURE_STATUSES, RETRY_STATUSES
-from lid_spark.audio.pipeline import feature_version, spoken_lid_tag
-from lid_spark.audio.timbral import Codebook, codebook_dir
-from lid_spark.cli import job_parser, parse_job_args, run_job
-from lid_spark.contract import conform, implausible_duration
-from lid_spark.progress import get_logger, step, write_job_report
+from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
 from lid_spark.spark import get_spark
-from lid_spark.tables import (TableRef, dedupe_latest, input_table, merge_upsert, read_table, resolve_table,
-                              table_exists, write_table)
-from udfs.audio_features import EXTRACT_SCHEMA, SEGMENT, TRACK, arrow_batch_rows, extract_features_udf
-
-STATUS_COLUMNS = ["track_id", "audio_uri", "status", "error", "vocal_ratio", "n_segments", "duration_s"]
-SEGMENT_COLUMNS = ["track_id", "seg_idx", "start_s", "end_s", "embedding", "spoken_lid_scores"]
-
-
-def tracks_to_extract(spark: SparkSession, tracks: DataFrame, status_ref: TableRef, version: str) -> DataFrame:
-    """Tracks without an audio_status row for the same audio_uri and feature version, or that failed last time."""
-    if not table_exists(spark, status_ref):
-        return tracks
-    done = read_table(spark, status_ref).where(~F.col("status").isin(*RETRY_STATUSES)).select("track_id", F.col("audio_uri").alias("_done_uri"),
-                                                F.col("feature_version").alias("_done_version"))
-    joined = tracks.join(done, "track_id", "left")
-    unchanged = F.col("audio_uri").eqNullSafe(F.col("_done_uri")) & (F.col("_done_version") == F.lit(version))
-    return joined.where(~F.coalesce(unchanged, F.lit(False))).drop("_done_uri", "_done_version")
-
-
-def replace_tracks(spark: SparkSession, rows: DataFrame, ref: TableRef, track_ids: DataFrame) -> None:
-    """Delete the rows of ``track_ids`` from the table at ``ref``, then append ``rows`` (create if missing)."""
-    if not table_exists(spark, ref):
-        write_table(rows, ref, mode="overwrite")
-        return
-    from delta.tables import DeltaTable
-
-    target = DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
-    target.alias("t").merge(track_ids.alias("s"), "t.track_id = s.track_id").whenMatchedDelete().execute()
-    write_table(rows, ref, mode="append")
+from lid_spark.stages import extract_features
 
 
 def main(argv=None) -> int:
-    parser = job_parser("extract_features", __doc__)
-    _, cfg = parse_job_args(parser, argv)
-    log = get_logger()
-    spark = get_spark(cfg)
-    status_ref = resolve_table(cfg, "audio_status")
-    segments_ref = resolve_table(cfg, "vocal_segments")
-    timbral_ref = resolve_table(cfg, "timbral_features")
-
-    codebook = Codebook.load(codebook_dir(cfg))
-    version = feature_version(cfg, codebook, spoken_lid_tag(cfg.audio.spoken_lid.source))
-    log.info("feature version %s", version)
-
-    with step("select tracks to extract"):
-        catalog = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
-        counts = catalog.agg(F.count(F.lit(1)).alias("rows"), F.count("track_id").alias("with_id"),
-                             F.countDistinct("track_id").alias("distinct_ids"),
-                             F.count(F.when(implausible_duration(), 1)).alias("implausible_durations")).first()
-        tracks = catalog.select("track_id", "audio_uri")
-        unique = dedupe_latest(tracks.where(F.col("track_id").isNotNull()), ["track_id"], None)
-        todo = tracks_to_extract(spark, unique, status_ref, version).persist(StorageLevel.MEMORY_AND_DISK)
-        n_todo = todo.count()
-    report = {"feature_version": version, "tracks_in": counts["rows"],
-              "tracks_without_id": counts["rows"] - counts["with_id"],
-              "duplicate_track_rows": counts["with_id"] - counts["distinct_ids"],
-              "tracks_distinct": counts["distinct_ids"],
-              "tracks_duration_implausible": counts["implausible_durations"],
-              "tracks_unchanged": counts["distinct_ids"] - n_todo,
-              "tracks_extracted": n_todo, "statuses": {}, "segments_written": 0, "timbral_rows_written": 0}
-    log.info("%d track rows: %d distinct ids (%d duplicate rows, %d without id), %d unchanged, %d to extract",
-             report["tracks_in"], report["tracks_distinct"], report["duplicate_track_rows"],
-             report["tracks_without_id"], report["tracks_unchanged"], n_todo)
-
-    if n_todo:
-        with step(f"extract features of {n_todo} tracks"):
-            partitions = min(n_todo, cfg.audio.udf.partitions or spark.sparkContext.defaultParallelism)
-            result = (todo.repartition(partitions)
-                      .mapInPandas(extract_features_udf(cfg.to_dict(), codebook, version), EXTRACT_SCHEMA)
-                      .withColumn("feature_version", F.lit(version))
-                      .persist(StorageLevel.MEMORY_AND_DISK))
-            track_rows = result.where(F.col("kind") == TRACK)
-            # The first action runs the UDF (the result is persisted for the three writes).
-            with arrow_batch_rows(spark, cfg.audio.udf.tracks_per_batch):
-                statuses = {r["status"]: r["count"] for r in track_rows.groupBy("status").count().collect()}
-        n_out = sum(statuses.values())
-        if n_out != n_todo:
-            raise RuntimeError(f"extraction returned {n_out} status rows for {n_todo} tracks")
-        segments = result.where(F.col("kind") == SEGMENT).select(*SEGMENT_COLUMNS, "feature_version")
-        timbral = (track_rows.where(F.col("status").isin(*FEATURE_STATUSES) & F.col("timbral").isNotNull())
-                   .select("track_id", F.col("timbral").alias("vector"), "feature_version"))
-        status_rows = track_rows.select(*STATUS_COLUMNS, "feature_version", F.current_timestamp().alias("extracted_at"))
-        report.update(statuses=statuses, segments_written=segments.count(), timbral_rows_written=timbral.count())
-        ids = todo.select("track_id")
-        with step("write vocal_segments"):
-            replace_tracks(spark, segments, segments_ref, ids)
-        with step("write timbral_features"):
-            replace_tracks(spark, timbral, timbral_ref, ids)
-        with step("write audio_status"):
-            # Written last: a crash before this point leaves the tracks to be redone by the next run.
-            merge_upsert(spark, status_rows, status_ref, keys=["track_id"])
-        result.unpersist()
-    todo.unpersist()
-    log.info("extracted %d tracks %s: %d segments, %d timbral vectors", n_todo, report["statuses"],
-             report["segments_written"], report["timbral_rows_written"])
-    write_job_report(cfg.output.report_dir, "extract_features", report)
+    _, cfg = parse_job_args(job_parser("extract_features", extract_features.__doc__), argv)
+    extract_features.run(get_spark(cfg), cfg)
     return 0
 
 
 if __name__ == "__main__":
-    run_job(main)
+    run_as_script(main)

@@ -10,14 +10,11 @@ spoken clips (unseen speaker variants) and on sung clips.
   lid-spark pretrain_spoken_lid --out models/v2 --init models/v1 --minutes 10   # continue training
 """
 
-if __package__ in (None, ""):
-    import _bootstrap  # noqa: F401  (spark-submit jobs/pretrain_spoken_lid.py from a checkout)
-
 import json
 from pathlib import Path
 
-from lid_spark.audio.lid_pretrain import HELDOUT_KINDS, pretrain, settings_from_config
-from lid_spark.cli import job_parser, parse_job_args, run_job
+from lid_spark.tools.pretrain_spoken_lid.pretrain import HELDOUT_KINDS, pretrain, settings_from_config
+from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
 from lid_spark.progress import get_logger
 
 
@@ -52,4 +49,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_job(main)
+    run_as_script(main)

@@ -5,11 +5,8 @@ its own, installed from requirements/spleeter.txt. Safe to rerun: an up-to-date 
 Point audio.separation.spleeter_env at the result if it is not the checkout's .venv-spleeter.
 """
 
-if __package__ in (None, ""):
-    import _bootstrap  # noqa: F401  (spark-submit jobs/spleeter_env.py from a checkout)
-
-from lid_spark.audio.spleeter_env import build_spleeter_env
-from lid_spark.cli import job_parser, run_job
+from lid_spark.tools.spleeter.env import build_spleeter_env
+from lid_spark.jobs._cli import job_parser, run_as_script
 from lid_spark.progress import get_logger
 
 
@@ -26,4 +23,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_job(main)
+    run_as_script(main)

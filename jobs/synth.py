@@ -10,13 +10,10 @@ With --sessions-only it writes tracks, labels, truth and plays only, in bounded 
   lid-spark synth --out w synth.write_stems=true synth.genre_language_affinity=0.3
 """
 
-if __package__ in (None, ""):
-    import _bootstrap  # noqa: F401  (spark-submit jobs/synth.py from a checkout)
-
 from pathlib import Path
 
-from lid_spark.cli import job_parser, parse_job_args, run_job
-from lid_spark.synth.world import build_world, write_sessions_only
+from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
+from lid_spark.tools.synth.world import build_world, write_sessions_only
 
 
 def main(argv=None) -> int:
@@ -42,4 +39,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_job(main)
+    run_as_script(main)

@@ -6,14 +6,11 @@ Spleeter environment, and leaves <output.models_dir>/spleeter/<name>/ with the c
 params.json. Use it with:  audio.separation.backend=spleeter audio.separation.spleeter_params=<that params.json>
 """
 
-if __package__ in (None, ""):
-    import _bootstrap  # noqa: F401  (spark-submit jobs/train_spleeter.py from a checkout)
-
 import json
 from pathlib import Path
 
-from lid_spark.audio.spleeter_training import read_world_stems, train_spleeter, training_config, write_training_set
-from lid_spark.cli import job_parser, parse_job_args, run_job
+from lid_spark.tools.spleeter.training import read_world_stems, train_spleeter, training_config, write_training_set
+from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
 from lid_spark.errors import InputError
 from lid_spark.progress import step
 
@@ -42,4 +39,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    run_job(main)
+    run_as_script(main)

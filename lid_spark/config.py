@@ -25,7 +25,8 @@ import yaml
 
 from lid_spark.errors import ParameterError
 
-CONF_DIR = Path(os.environ.get("LID_SPARK_CONF_DIR", Path(__file__).resolve().parents[1] / "conf"))
+# The schema and the demo settings ship inside the package (conf/ at the top links to them).
+CONF_DIR = Path(os.environ.get("LID_SPARK_CONF_DIR", Path(__file__).resolve().parent / "conf"))
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
 
 

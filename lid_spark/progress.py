@@ -34,15 +34,3 @@ def step(name: str, logger: logging.Logger | None = None):
         logger.info("✗ %s failed after %.1f s", name, time.perf_counter() - start)
         raise
     logger.info("✓ %s (%.1f s)", name, time.perf_counter() - start)
-
-
-def write_job_report(report_dir: str, name: str, report: dict) -> str:
-    """Write a job's report as ``<report_dir>/<name>.json``; returns its path."""
-    import json
-    import os
-
-    os.makedirs(report_dir, exist_ok=True)
-    path = os.path.join(report_dir, f"{name}.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
-    return path

@@ -156,6 +156,18 @@ def _orderable(df: DataFrame, column: str) -> bool:
     return type_name not in ("map", "array", "struct", "binary")
 
 
+def replace_tracks(spark: SparkSession, rows: DataFrame, ref: TableRef, track_ids: DataFrame) -> None:
+    """Delete the rows of ``track_ids`` from the table at ``ref``, then append ``rows`` (create if missing)."""
+    if not table_exists(spark, ref):
+        write_table(rows, ref, mode="overwrite")
+        return
+    from delta.tables import DeltaTable
+
+    target = DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
+    target.alias("t").merge(track_ids.alias("s"), "t.track_id = s.track_id").whenMatchedDelete().execute()
+    write_table(rows, ref, mode="append")
+
+
 def merge_upsert(spark: SparkSession, source: DataFrame, ref: TableRef, keys: list[str],
                  order_by: str | None = None, update_when: str | None = None,
                  change_data_feed: bool = True, max_attempts: int = 5) -> dict[str, int]:

@@ -24,14 +24,14 @@ PARAMETERS = {
 
 from pathlib import Path
 
-from lid_spark.demo import demo_config, run_demo
 from lid_spark.notebook import notebook_parameters, split_settings
 from lid_spark.spark import get_spark
+from lid_spark.stages import demo
 from lid_spark.tables import read_table, resolve_table
 
 params = notebook_parameters(PARAMETERS, globals().get("dbutils"))
 out = Path(params["out"]).resolve()
-cfg = demo_config(out, overrides=split_settings(params["settings"]))  # default.yaml + conf/demo.yaml + settings
+cfg = demo.demo_config(out, overrides=split_settings(params["settings"]))  # default.yaml + conf/demo.yaml + settings
 spark = get_spark(cfg)
 
 # COMMAND ----------
@@ -43,7 +43,7 @@ spark = get_spark(cfg)
 
 # COMMAND ----------
 
-run_demo(cfg, out)
+demo.run(cfg, out)
 
 # COMMAND ----------
 

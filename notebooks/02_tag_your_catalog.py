@@ -35,8 +35,9 @@ from lid_spark.audio.timbral import codebook_dir
 from lid_spark.config import load_config
 from lid_spark.errors import InputError
 from lid_spark.notebook import notebook_parameters, split_settings
-from lid_spark.pipeline import run_job
 from lid_spark.spark import get_spark
+from lid_spark.stages import (cooccurrence, extract_features, fit_codebook, tag_catalog, train_classifier,
+                              train_embeddings)
 from lid_spark.tables import input_table, read_table, resolve_table
 from lid_spark.tagging import model_directory
 
@@ -59,11 +60,11 @@ print(f"tracks: {input_table(cfg, 'tracks')}\nplays:  {input_table(cfg, 'plays')
 
 # COMMAND ----------
 
-run_job("cooccurrence", cfg)
-run_job("train_embeddings", cfg)
+cooccurrence.run(spark, cfg)
+train_embeddings.run(spark, cfg)
 if not os.path.isdir(codebook_dir(cfg)):
-    run_job("fit_codebook", cfg)
-run_job("extract_features", cfg)
+    fit_codebook.run(spark, cfg)
+extract_features.run(spark, cfg)
 
 # COMMAND ----------
 
@@ -77,7 +78,7 @@ run_job("extract_features", cfg)
 if not os.path.isdir(model_directory(cfg)):
     if not cfg.inputs.labels:
         raise InputError(f"no classifier at {model_directory(cfg)}: set model_dir, or labels to train one")
-    run_job("train_classifier", cfg)
+    train_classifier.run(spark, cfg)
 
 # COMMAND ----------
 
@@ -88,6 +89,6 @@ if not os.path.isdir(model_directory(cfg)):
 
 # COMMAND ----------
 
-run_job("tag_catalog", cfg)
+tag_catalog.run(spark, cfg)
 tags = read_table(spark, resolve_table(cfg, "language_tags"))
 tags.groupBy("status").count().show()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lid_spark.synth.espeak import speak
+from lid_spark.tools.synth.espeak import speak
 
 SR = 16000
 LINES = {

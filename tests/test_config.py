@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from lid_spark.config import CONF_DIR, load_config, parse_override
 from lid_spark.errors import ParameterError
+
+PROFILES = Path(__file__).resolve().parents[1] / "conf"   # the checkout's deployment profiles
 
 
 def test_defaults_load_and_have_documented_sections():
@@ -14,7 +18,7 @@ def test_defaults_load_and_have_documented_sections():
 
 @pytest.mark.parametrize("profile", ["local.yaml", "cluster.yaml", "databricks.yaml"])
 def test_shipped_profiles_are_valid(profile):
-    cfg = load_config([CONF_DIR / profile])
+    cfg = load_config([PROFILES / profile])
     assert cfg.spark.app_name == "lid-spark"
 
 

@@ -214,7 +214,7 @@ def test_graph_measures_agree_with_numpy_and_scipy(spark):
 
 @pytest.mark.slow
 def test_cooccurrence_job_writes_tables_report_and_is_idempotent(spark, table_config, tmp_path):
-    from jobs import cooccurrence
+    from lid_spark.jobs import cooccurrence
     from lid_spark.tables import read_table, resolve_table
 
     plays_path, tracks_path, n_plays = planted_catalog(spark, tmp_path)

@@ -106,7 +106,7 @@ def test_torch_distributor_two_processes_equals_one_process(spark):
 
 @pytest.mark.slow
 def test_train_embeddings_job_evaluates_picks_best_and_is_idempotent(spark, table_config, tmp_path):
-    from jobs import train_embeddings
+    from lid_spark.jobs import train_embeddings
     from lid_spark.consumption.debias import neighbor_graph
     from lid_spark.consumption.pairs import cooccurrence_pairs
     from lid_spark.consumption.sessions import label_configured_plays, session_tracks

@@ -11,7 +11,7 @@ from sklearn.metrics import average_precision_score
 
 from lid_spark import LANGUAGE_CLASSES, TARGET_LANGUAGES
 from lid_spark.errors import ParameterError
-from lid_spark.evaluation.metrics import (average_precision, best_f1_threshold, confusion_matrix, language_metrics,
+from lid_spark.metrics import (average_precision, best_f1_threshold, confusion_matrix, language_metrics,
                                           map_difference_interval, precision_recall_f1)
 from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
 from lid_spark.evaluation.report import (TABLE1_SUBSETS, TABLE2_VARIANTS, calibration, quality_checks, verdict,
@@ -147,8 +147,8 @@ def _write_world(spark, cfg, world, tmp_path):
 
 @pytest.mark.slow
 def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path):
-    import jobs.evaluate
-    import jobs.train_classifier
+    import lid_spark.jobs.evaluate
+    import lid_spark.jobs.train_classifier
     from lid_spark.model.artifact import LanguageClassifier
 
     world = make_world(tracks_per_language=24, seed=3)

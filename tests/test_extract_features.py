@@ -96,7 +96,7 @@ def _settings(cfg):
 
 @pytest.fixture(scope="module")
 def fitted(spark, job_config):
-    from jobs import fit_codebook
+    from lid_spark.jobs import fit_codebook
 
     assert fit_codebook.main(_settings(job_config)) == 0
     return Codebook.load(codebook_dir(job_config))
@@ -126,7 +126,7 @@ def _history_length(spark, cfg):
 
 @pytest.fixture(scope="module")
 def first_run(spark, fitted, job_config):
-    from jobs import extract_features
+    from lid_spark.jobs import extract_features
 
     assert extract_features.main(_settings(job_config)) == 0
     report = json.loads(open(os.path.join(job_config.output.report_dir, "extract_features.json")).read())
@@ -174,7 +174,7 @@ def test_segments_and_timbral_rows(first_run, fitted):
 
 
 def test_rerun_changes_nothing(spark, first_run, job_config):
-    from jobs import extract_features
+    from lid_spark.jobs import extract_features
 
     before = _history_length(spark, job_config)
     assert extract_features.main(_settings(job_config)) == 0
@@ -186,7 +186,7 @@ def test_rerun_changes_nothing(spark, first_run, job_config):
 def test_tracks_that_failed_are_retried_by_a_rerun(spark, first_run, job_config):
     from delta.tables import DeltaTable
 
-    from jobs import extract_features
+    from lid_spark.jobs import extract_features
 
     # As if the separator process had died on song_fr during the first run.
     status = DeltaTable.forPath(spark, resolve_table(job_config, "audio_status").value)
@@ -202,7 +202,7 @@ def test_tracks_that_failed_are_retried_by_a_rerun(spark, first_run, job_config)
 
 
 def test_changed_uri_and_settings_are_redone(spark, first_run, job_config, catalog):
-    from jobs import extract_features
+    from lid_spark.jobs import extract_features
 
     audio, tracks_path = catalog
     tracks = pd.read_parquet(tracks_path)
@@ -233,7 +233,7 @@ def test_changed_uri_and_settings_are_redone(spark, first_run, job_config, catal
 
 
 def test_pin_task_gpu_outside_a_gpu_task():
-    from udfs.audio_features import pin_task_gpu
+    from lid_spark.udfs.audio_features import pin_task_gpu
 
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     # No Spark task (or a task without a GPU): the setting is returned unchanged, nothing pinned.
@@ -242,7 +242,7 @@ def test_pin_task_gpu_outside_a_gpu_task():
 
 
 def test_extract_without_codebook_is_refused(spark, job_config, tmp_path):
-    from jobs import extract_features
+    from lid_spark.jobs import extract_features
     from lid_spark.errors import InputError
 
     with pytest.raises(InputError, match="fit_codebook"):

@@ -11,7 +11,7 @@ import torch
 
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
-from lid_spark.evaluation.metrics import precision_recall_f1, tune_thresholds
+from lid_spark.metrics import precision_recall_f1, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.dataset import add_modality_flags
 from lid_spark.model.features import (InputBatch, InputLayout, ModalityStats, fan_out, song_scores,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lid_spark.audio.lid_pretrain import (HELDOUT_KINDS, SAMPLE_RATE, TRAIN_VARIANTS, PretrainSettings, augment,
+from lid_spark.tools.pretrain_spoken_lid.pretrain import (HELDOUT_KINDS, SAMPLE_RATE, TRAIN_VARIANTS, PretrainSettings, augment,
                                           build_corpus, check_languages, heldout_clips, hyperparams_yaml, music_bed,
                                           over_music, settings_from_config, sing_utterance, speak_utterance)
 from lid_spark.audio.separation import SoftMaskSeparator, sdr
@@ -101,7 +101,7 @@ def test_corpus_is_the_same_generated_in_parallel_and_mixes_sung_utterances():
 
 @pytest.mark.slow
 def test_job_trains_a_loadable_model_with_report(tmp_path, capsys):
-    from jobs.pretrain_spoken_lid import main
+    from lid_spark.jobs.pretrain_spoken_lid import main
 
     out = tmp_path / "model"
     code = main(["--out", str(out), "--languages", "en,fr,ta", "--minutes", "1", "--cache", str(tmp_path / "cache"),

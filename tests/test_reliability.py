@@ -117,7 +117,7 @@ def catalog(spark, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def extracted(spark, catalog):
-    from jobs import extract_features
+    from lid_spark.jobs import extract_features
 
     assert extract_features.main(_settings(catalog)) == 0
     return _report(catalog, "extract_features")
@@ -149,7 +149,7 @@ def training_world(spark, catalog, extracted):
 
 @pytest.fixture(scope="module")
 def trained(spark, catalog, training_world):
-    from jobs import train_classifier
+    from lid_spark.jobs import train_classifier
 
     settings = _settings(catalog, tracks=catalog / "training_tracks", labels=catalog / "labels")
     assert train_classifier.main(settings) == 0
@@ -158,7 +158,7 @@ def trained(spark, catalog, training_world):
 
 @pytest.fixture(scope="module")
 def tagged(spark, catalog, trained):
-    from jobs import tag_catalog
+    from lid_spark.jobs import tag_catalog
 
     # Tables before the first tagging run, for the fault tests that replay it.
     shutil.copytree(catalog / "tables", catalog / "tables_before_tagging")
@@ -283,7 +283,7 @@ BAD_COLUMNS = [  # (table, column, SQL expression of the wrong value or None to 
                          ids=[f"{t}.{c}-{w.split()[-1]}" for t, c, _, w in BAD_COLUMNS])
 def test_wrong_type_or_missing_key_column_stops_the_job_at_start(spark, catalog, tmp_path, table,
                                                                  column, value, words):
-    from jobs import cooccurrence, extract_features, train_classifier
+    from lid_spark.jobs import cooccurrence, extract_features, train_classifier
 
     bad = _good_frame(spark, table)
     bad = bad.drop(column) if value is None else bad.withColumn(column, F.expr(value))
@@ -302,7 +302,7 @@ def test_wrong_type_or_missing_key_column_stops_the_job_at_start(spark, catalog,
 
 @pytest.mark.slow
 def test_empty_input_tables(spark, catalog, tagged, tmp_path):
-    from jobs import cooccurrence, extract_features, tag_catalog, train_classifier
+    from lid_spark.jobs import cooccurrence, extract_features, tag_catalog, train_classifier
 
     for table in ("tracks", "plays", "labels"):
         _good_frame(spark, table).limit(0).write.parquet(str(tmp_path / table))
@@ -366,7 +366,7 @@ def test_python_worker_killed_inside_the_feature_udf_is_retried_without_lost_or_
 def test_tagging_killed_during_its_merge_then_rerun_equals_a_clean_run(spark, catalog, tagged):
     from delta.tables import DeltaTable
 
-    from jobs import tag_catalog
+    from lid_spark.jobs import tag_catalog
 
     _, clean = tagged
     location = catalog / "tables_killed"
@@ -402,7 +402,7 @@ def test_tagging_killed_during_its_merge_then_rerun_equals_a_clean_run(spark, ca
 def test_two_tagging_runs_at_once_leave_one_correct_table(spark, catalog, tagged):
     """Two first runs race to create language_tags, on the shared session: each finishes or fails
     with a clear message, and the table is one readable Delta table with one row per track."""
-    from jobs import tag_catalog
+    from lid_spark.jobs import tag_catalog
 
     _, clean = tagged
     location = catalog / "tables_race"
@@ -438,7 +438,7 @@ def test_tampered_model_is_refused_before_any_work(spark, catalog, tagged, tmp_p
 
     import torch
 
-    from jobs import tag_catalog
+    from lid_spark.jobs import tag_catalog
     from lid_spark.model.artifact import LanguageClassifier
 
     model = tmp_path / "model"

@@ -17,9 +17,9 @@ import pytest
 import soundfile as sf
 
 from lid_spark.audio.separation import make_separator, sdr, separator_from_config
-from lid_spark.audio.spleeter_backend import STATUS_SEPARATION_FAILED, SpleeterSeparator, SpleeterUnavailable
-from lid_spark.audio.spleeter_env import build_spleeter_env
-from lid_spark.audio.spleeter_training import sung_stems
+from lid_spark.audio.separation.spleeter import STATUS_SEPARATION_FAILED, SpleeterSeparator, SpleeterUnavailable
+from lid_spark.tools.spleeter.env import build_spleeter_env
+from lid_spark.tools.spleeter.training import sung_stems
 from lid_spark.errors import ParameterError
 
 SR = 16000
@@ -55,7 +55,7 @@ def world(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_model(spleeter_python, world, tmp_path_factory):
     """A 2-stem model trained by `spleeter train` through `lid-spark train_spleeter`."""
-    from jobs import train_spleeter
+    from lid_spark.jobs import train_spleeter
 
     models = tmp_path_factory.mktemp("models")
     code = train_spleeter.main(["--world", str(world[0]), "--steps", str(TRAIN_STEPS), "--name", "tiny",
@@ -74,7 +74,7 @@ def separate_partition(settings: dict, kill_before: frozenset = frozenset()):
     def run(batches):
         from lid_spark.audio.decode import decode
         from lid_spark.audio.separation import make_separator
-        from lid_spark.audio.spleeter_backend import SeparationFailed
+        from lid_spark.audio.separation.spleeter import SeparationFailed
 
         separator = make_separator("spleeter", **settings)
         for batch in batches:

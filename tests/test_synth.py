@@ -17,13 +17,13 @@ from lid_spark import INSTRUMENTAL, LANGUAGE_CLASSES, TARGET_LANGUAGES
 from lid_spark.config import load_config
 from lid_spark.contract import conform
 from lid_spark.errors import ParameterError
-from lid_spark.synth.catalog import MARKET_COUNTRIES, catalog_plan
-from lid_spark.synth.dsp import flat_f0, mfcc_stats
-from lid_spark.synth.lexicon import vocabulary
-from lid_spark.synth.params import SynthParams
-from lid_spark.synth.render import render_track
-from lid_spark.synth.singing import Voice, sing_line, voice_range_hz
-from lid_spark.synth.world import TINY_WORLD, _render_and_write, tiny_world, write_sessions_only
+from lid_spark.tools.synth.catalog import MARKET_COUNTRIES, catalog_plan
+from lid_spark.tools.synth.dsp import flat_f0, mfcc_stats
+from lid_spark.tools.synth.lexicon import vocabulary
+from lid_spark.tools.synth.params import SynthParams
+from lid_spark.tools.synth.render import render_track
+from lid_spark.tools.synth.singing import Voice, sing_line, voice_range_hz
+from lid_spark.tools.synth.world import TINY_WORLD, _render_and_write, tiny_world, write_sessions_only
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def world(tmp_path_factory):
 # --- determinism -----------------------------------------------------------------------------------
 
 def test_espeak_output_does_not_depend_on_call_history():
-    from lid_spark.synth.espeak import speak
+    from lid_spark.tools.synth.espeak import speak
 
     first = speak("hola amigo", "es", pitch=40, pitch_range=0, variant="f3")
     speak("bonjour tout le monde", "fr", variant="m1")
@@ -64,8 +64,8 @@ def test_world_files_are_reproducible(world, tmp_path):
     _render_and_write(row, world.params, str(tmp_path), None)
     again = (tmp_path / f"{row['track_id']}.flac").read_bytes()
     assert again == (world.audio_dir / f"{row['track_id']}.flac").read_bytes()
-    from lid_spark.synth.sessions import ListeningModel
-    from lid_spark.synth.world import _markets
+    from lid_spark.tools.synth.sessions import ListeningModel
+    from lid_spark.tools.synth.world import _markets
 
     plays = pq.read_table(world.plays_path)
     model = ListeningModel.fit(_markets(plan), world.params)
@@ -288,7 +288,7 @@ def test_unknown_and_mistyped_knobs_fail_at_config_load():
 
 
 def test_job_rejects_bad_knob_before_writing(tmp_path):
-    from jobs.synth import main
+    from lid_spark.jobs.synth import main
 
     with pytest.raises(ParameterError, match="synth.hub_share"):
         main(["--out", str(tmp_path / "w"), "synth.hub_share=2.0"])
@@ -299,7 +299,7 @@ def test_job_rejects_bad_knob_before_writing(tmp_path):
 
 @pytest.mark.slow
 def test_sessions_only_writes_chunks_in_bounded_memory(spark, tmp_path):
-    from jobs.synth import main
+    from lid_spark.jobs.synth import main
 
     common = ["--sessions-only", "--tracks", "3000", "--users", "4000", "synth.bot_session_plays=400",
               "synth.chunk_plays=40000"]

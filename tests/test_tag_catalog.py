@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from lid_spark.synth.catalog import market_country
+from lid_spark.tools.synth.catalog import market_country
 from lid_spark.tables import read_table, resolve_table, write_table
 from tests._feature_world import SCHEMAS, make_world
 
 
 @pytest.mark.slow
 def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_path):
-    import jobs.tag_catalog
-    import jobs.train_classifier
+    import lid_spark.jobs.tag_catalog
+    import lid_spark.jobs.train_classifier
 
     # Sharp consumption clusters: the small model tags confidently, so languages_per_market has rows.
     world = make_world(tracks_per_language=9, seed=5, noise={"consumption": 0.3})

@@ -22,7 +22,7 @@ import pandas as pd
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.config import Config
 from lid_spark.errors import InputError
-from lid_spark.evaluation.metrics import (confusion_matrix, language_metrics, map_difference_interval,
+from lid_spark.metrics import (confusion_matrix, language_metrics, map_difference_interval,
                                           tune_thresholds)
 from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
 from lid_spark.evaluation.report import ordering_pairs, write_report

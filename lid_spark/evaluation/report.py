@@ -101,7 +101,7 @@ def quality_checks(table1: Mapping, table2: Mapping, intervals: Mapping[tuple[st
     """The issue's acceptance criteria and the paper's ordering, each with its values and a verdict.
 
     ``intervals`` maps (a, b) to the paired bootstrap 95 % interval of mAP(a) - mAP(b) on the test
-    tracks (:func:`lid_spark.evaluation.metrics.map_difference_interval`); a comparison check then
+    tracks (:func:`lid_spark.metrics.map_difference_interval`); a comparison check then
     also says whether the test set can tell the two apart (``significant``: the interval lies wholly
     on one side of the check's bound).
     """

@@ -183,7 +183,7 @@ def with_vocal_scores(pdf: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFra
     Example
     -------
     >>> pdf = pd.DataFrame({"seg_embeddings": [[np.zeros(2)]], "seg_spoken_lid": [[{"en": 1.0}]]})
-    >>> with_vocal_scores(pdf, ("en", "fr"))["seg_embeddings"][0][0].round(2).tolist()
+    >>> [round(float(v), 2) for v in with_vocal_scores(pdf, ("en", "fr"))["seg_embeddings"][0][0]]
     [0.0, 0.0, 0.0, -9.21]
     """
     uniform = np.full(len(classes), 1.0 / len(classes))

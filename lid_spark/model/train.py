@@ -40,7 +40,7 @@ import torch
 
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
-from lid_spark.evaluation.metrics import average_precision, tune_thresholds
+from lid_spark.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
 from lid_spark.model.features import (InputBatch, InputLayout, fan_out, fit_modality_stats, modality_dims,
                                       segments_of, subset_modalities, with_vocal_scores)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lid_spark.errors import ParameterError
-from lid_spark.synth.dsp import flat_f0
-from lid_spark.synth.espeak import ESPEAK_SAMPLE_RATE, speak
+from lid_spark.tools.synth.dsp import flat_f0
+from lid_spark.tools.synth.espeak import ESPEAK_SAMPLE_RATE, speak
 
 # espeak-ng voice variants (timbre presets), independent of language.
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
@@ -69,7 +69,7 @@ def pitch_calibration(language: str, variant: str | None) -> tuple[tuple[int, fl
     espeak-ng's F0 grows roughly exponentially with the pitch setting, from a base that depends
     on the voice and variant; three points and a log-linear fit are enough.
     """
-    from lid_spark.synth.lexicon import vocabulary
+    from lid_spark.tools.synth.lexicon import vocabulary
 
     word = vocabulary(language)[0] if language else "la"
     points = []

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from lid_spark.config import CONF_DIR, Config, load_config
-from lid_spark.pipeline import STAGES, run_job
 from lid_spark.progress import get_logger, step
 from lid_spark.spark import get_spark
 from lid_spark.sql import create_current_tags_view, run_query
+from lid_spark.stages import PIPELINE
+from lid_spark.tools.synth.world import build_world
 
 log = get_logger(__name__)
 
@@ -31,20 +32,22 @@ def catalog_config(cfg: Config, catalog_dir: Path) -> Config:
     return cfg.with_overrides([f"inputs.{name}={catalog_dir / name}" for name in ("tracks", "plays", "labels")])
 
 
-def run_demo(cfg: Config, out: Path) -> int:
+def run(cfg: Config, out: Path) -> dict:
+    """Synthesize a catalog under ``out``, run every stage on it; returns each stage's report."""
     out = Path(out)
     with step("start local Spark with Delta Lake"):
         spark = get_spark(cfg)
     catalog = out / "catalog"
     with step(f"synthesize a catalog of {cfg.synth.tracks} tracks into {catalog}"):
-        run_job("synth", cfg, "--out", str(catalog))
+        build_world(catalog, cfg)
     cfg = catalog_config(cfg, catalog)
     cfg.write_yaml(out / "config.yaml")
-    for number, stage in enumerate(STAGES, start=1):
-        with step(f"[{number}/{len(STAGES)}] {stage}"):
-            run_job(stage, cfg)
+    reports = {}
+    for number, (name, stage) in enumerate(PIPELINE.items(), start=1):
+        with step(f"[{number}/{len(PIPELINE)}] {name}"):
+            reports[name] = stage.run(spark, cfg)
     print_summary(spark, cfg, out)
-    return 0
+    return reports
 
 
 def print_summary(spark, cfg: Config, out: Path) -> None:

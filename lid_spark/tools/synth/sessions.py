@@ -16,7 +16,7 @@ is drawn:
 Example
 -------
 >>> import pandas as pd
->>> from lid_spark.synth.params import SynthParams
+>>> from lid_spark.tools.synth.params import SynthParams
 >>> tracks = pd.DataFrame({"market": ["en", "en", "fr", "fr"], "genre": ["pop", "rock", "pop", "pop"]})
 >>> model = ListeningModel.fit(tracks, SynthParams.from_any({"tracks": 4, "users": 10}))
 >>> chunk = next(model.plays(n_users=10, users_per_chunk=10))
@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lid_spark.errors import ParameterError
-from lid_spark.synth.catalog import PLAYS_STREAM, USERS_STREAM, rng_for
-from lid_spark.synth.params import SynthParams
+from lid_spark.tools.synth.catalog import PLAYS_STREAM, USERS_STREAM, rng_for
+from lid_spark.tools.synth.params import SynthParams
 
 _EPOCH_SECONDS = 1_767_225_600   # 2026-01-01T00:00:00Z: the synthetic log starts here
 

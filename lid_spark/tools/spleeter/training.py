@@ -5,7 +5,7 @@ cluster, our tests), this module trains one the same way Deezer did, only smalle
 training set (16-bit WAV mixture/vocals/accompaniment per track plus ``train.csv``/``validation.csv``),
 a reduced Spleeter JSON configuration (smaller U-Net, shorter frames), runs ``python -m spleeter train``
 in the Spleeter environment, and leaves a model directory in Spleeter's MODEL_PATH layout
-(checkpoint + ``.probe``) that :class:`~lid_spark.audio.spleeter_backend.SpleeterSeparator` loads with
+(checkpoint + ``.probe``) that :class:`~lid_spark.audio.separation.spleeter.SpleeterSeparator` loads with
 ``params=<model_dir>/params.json``.
 
 Audio I/O during training goes through ``spleeter_worker.WaveAudioAdapter`` (standard-library WAV
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lid_spark.audio.spleeter_backend import WORKER_SCRIPT, resolve_env_python
+from lid_spark.audio.separation.spleeter import WORKER_SCRIPT, resolve_env_python
 from lid_spark.errors import InputError, ParameterError
 
 ADAPTER = "spleeter_worker.WaveAudioAdapter"
@@ -166,7 +166,7 @@ def train_spleeter(config: dict, dataset_dir: str | os.PathLike, env_python: str
     dataset_dir : path
         The directory of :func:`write_training_set` (CSV paths are relative to it).
     env_python : path, optional
-        See :func:`~lid_spark.audio.spleeter_backend.resolve_env_python`.
+        See :func:`~lid_spark.audio.separation.spleeter.resolve_env_python`.
     timeout_s : float
         Longest training time.
 
@@ -237,9 +237,9 @@ def sung_stems(index: int, seconds: float = 6.0, sample_rate: int = 16000, vocal
                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """True stems of one short synthetic song, for training and measuring separation without a world.
 
-    The synthetic world's own renderer (``lid_spark.synth``) makes whole catalogs; this draws just the
-    two stems with the same instruments: a sung espeak-ng line (:func:`lid_spark.synth.singing.sing_line`)
-    over a genre's accompaniment (:func:`lid_spark.synth.music.accompaniment`).
+    The synthetic world's own renderer (``lid_spark.tools.synth``) makes whole catalogs; this draws just the
+    two stems with the same instruments: a sung espeak-ng line (:func:`lid_spark.tools.synth.singing.sing_line`)
+    over a genre's accompaniment (:func:`lid_spark.tools.synth.music.accompaniment`).
 
     Parameters
     ----------
@@ -261,9 +261,9 @@ def sung_stems(index: int, seconds: float = 6.0, sample_rate: int = 16000, vocal
     >>> vocals.shape == accompaniment.shape == (48000,)
     True
     """
-    from lid_spark.synth.lexicon import vocabulary
-    from lid_spark.synth.music import GENRES, accompaniment, get_genre, plan_song
-    from lid_spark.synth.singing import VARIANTS, Voice, sing_line
+    from lid_spark.tools.synth.lexicon import vocabulary
+    from lid_spark.tools.synth.music import GENRES, accompaniment, get_genre, plan_song
+    from lid_spark.tools.synth.singing import VARIANTS, Voice, sing_line
 
     rng = np.random.default_rng([seed, index])
     languages = ("en", "es", "de", "fr", "it", "hi", "ja")

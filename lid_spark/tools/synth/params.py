@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lid_spark.errors import ParameterError
-from lid_spark.synth.music import GENRES
+from lid_spark.tools.synth.music import GENRES
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class SynthParams:
 
     def _validate_languages(self) -> None:
         from lid_spark import TARGET_LANGUAGES
-        from lid_spark.synth.espeak import available_voices
+        from lid_spark.tools.synth.espeak import available_voices
 
         others = self.other_languages
         if len(set(others)) < 2:

@@ -2,7 +2,7 @@
 
 No model hub is reachable from every cluster, so lid-spark trains its own small spoken-LID model on
 synthetic speech in many languages: sentences of native-script CLDR words
-(:func:`lid_spark.synth.lexicon.vocabulary`) read by espeak-ng with varied speaker variants,
+(:func:`lid_spark.tools.synth.lexicon.vocabulary`) read by espeak-ng with varied speaker variants,
 rates and pitch, a ``sung_share`` of them chanted (words held on notes) for the prosodic variety
 that real speech corpora have, augmented with noise, reverberation, filtering, gain and random
 crops; a ``music_share`` of them are laid over synthetic accompaniment and, a ``separated_share``
@@ -126,8 +126,8 @@ def settings_from_config(section) -> PretrainSettings:
 
 def check_languages(languages) -> tuple[str, ...]:
     """Languages that espeak-ng can speak and CLDR has words for; ParameterError names the others."""
-    from lid_spark.synth.espeak import available_voices
-    from lid_spark.synth.lexicon import vocabulary
+    from lid_spark.tools.synth.espeak import available_voices
+    from lid_spark.tools.synth.lexicon import vocabulary
 
     voices = available_voices()
     bad = []
@@ -162,8 +162,8 @@ def speak_utterance(lang: str, rng: np.random.Generator, variants, min_seconds: 
 
     Sentences are extended until they last at least ``min_seconds`` of audio.
     """
-    from lid_spark.synth.espeak import speak
-    from lid_spark.synth.lexicon import vocabulary
+    from lid_spark.tools.synth.espeak import speak
+    from lid_spark.tools.synth.lexicon import vocabulary
 
     words = vocabulary(lang)
     variant = variants[rng.integers(len(variants))]
@@ -187,8 +187,8 @@ def sing_utterance(lang: str, rng: np.random.Generator, variants, min_seconds: f
     """
     import librosa
 
-    from lid_spark.synth.espeak import speak
-    from lid_spark.synth.lexicon import vocabulary
+    from lid_spark.tools.synth.espeak import speak
+    from lid_spark.tools.synth.lexicon import vocabulary
 
     words = vocabulary(lang)
     variant = variants[rng.integers(len(variants))]
@@ -256,7 +256,7 @@ def _noise(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def music_bed(rng: np.random.Generator, n_samples: int) -> np.ndarray:
     """``n_samples`` of synthetic accompaniment in a random genre, drawn independently of any language."""
-    from lid_spark.synth.music import GENRES, accompaniment, plan_song
+    from lid_spark.tools.synth.music import GENRES, accompaniment, plan_song
 
     genre = GENRES[sorted(GENRES)[int(rng.integers(len(GENRES)))]]
     song = plan_song(genre, rng, n_samples / SAMPLE_RATE + 0.01)

@@ -34,9 +34,9 @@ import pyarrow.parquet as pq
 from lid_spark import INSTRUMENTAL, OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.processes import map_in_processes
 from lid_spark.progress import get_logger, step
-from lid_spark.synth.catalog import catalog_plan, track_markets
-from lid_spark.synth.params import SynthParams
-from lid_spark.synth.sessions import ListeningModel
+from lid_spark.tools.synth.catalog import catalog_plan, track_markets
+from lid_spark.tools.synth.params import SynthParams
+from lid_spark.tools.synth.sessions import ListeningModel
 
 log = get_logger(__name__)
 _TABLES = ("tracks", "plays", "labels", "truth")
@@ -99,8 +99,8 @@ def _render_and_write(row: dict, params: SynthParams, audio_dir: str, stems_dir:
     """Worker: render one track, write its FLAC file(s), return its truth row and audio features."""
     import soundfile as sf
 
-    from lid_spark.synth.dsp import mfcc_stats
-    from lid_spark.synth.render import render_track
+    from lid_spark.tools.synth.dsp import mfcc_stats
+    from lid_spark.tools.synth.render import render_track
 
     song = render_track(row, params)
     path = Path(audio_dir) / f"{row['track_id']}.flac"
@@ -225,7 +225,7 @@ def build_world(out_dir: str | Path, cfg_or_params: Any = None, **overrides) -> 
 
 
 def _report(world: World, plan: pd.DataFrame, rendered: pd.DataFrame, plays: pd.DataFrame, render_seconds: float) -> None:
-    from lid_spark.synth.report import audio_baseline, chance_level, co_listening_baseline, gallery, write_report
+    from lid_spark.tools.synth.report import audio_baseline, chance_level, co_listening_baseline, gallery, write_report
 
     p = world.params
     sung = ~plan["is_instrumental"].to_numpy()

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from lid_spark.audio.spleeter_backend import DEFAULT_ENV, PROJECT_ROOT
+from lid_spark.audio.separation.spleeter import DEFAULT_ENV, PROJECT_ROOT
 from lid_spark.errors import ParameterError
 
 REQUIREMENTS = PROJECT_ROOT / "requirements" / "spleeter.txt"
@@ -105,5 +105,5 @@ def _run(command: list[str], extra_env: dict | None = None) -> None:
         raise RuntimeError(f"`{' '.join(command)}` failed (exit {result.returncode}):\n{tail}")
 
 
-if __name__ == "__main__":  # python -m lid_spark.audio.spleeter_env [env_dir]
+if __name__ == "__main__":  # python -m lid_spark.tools.spleeter.env [env_dir]
     build_spleeter_env(sys.argv[1] if len(sys.argv) > 1 else None)

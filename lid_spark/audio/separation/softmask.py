@@ -1,16 +1,4 @@
-"""Vocal separation behind one interface: ``Separator.separate(wave, sr) -> vocals``.
-
-Backends are chosen by ``audio.separation.backend``:
-
-- ``softmask`` (default, weight-free, runs anywhere): REPET-SIM. Accompaniment repeats (the same
-  chords, beats and riffs recur), singing much less: each spectrogram frame's accompaniment is
-  estimated as the median of its most similar frames (:func:`repeating_spectrum`: librosa's
-  ``nn_filter``, batched), and the vocals get a Wiener-like soft mask (``librosa.util.softmask``). The track is processed in blocks
-  of ``block_seconds`` so time and memory grow linearly with its length.
-- ``spleeter``: the paper's separator, run in its own environment and driven over pipes
-  (:mod:`lid_spark.audio.spleeter_backend`).
-
-Quality is measured by :func:`sdr` and :func:`si_sdr` against true stems (benchmarks/bench_audio.py).
+"""REPET-SIM: weight-free vocal separation with soft masks (the backend for tiny machines).
 
 Example
 -------
@@ -23,35 +11,10 @@ Example
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import numpy as np
 
+from lid_spark.audio.separation.base import Separator
 from lid_spark.errors import ParameterError
-
-BACKENDS = ("softmask", "spleeter")
-
-
-class SeparationUnavailable(RuntimeError):
-    """The separation backend itself is gone (not one track's problem): the job must stop.
-
-    A failure of one track raises :class:`lid_spark.audio.decode.AudioError` with status
-    ``separation_failed`` instead, and the batch goes on.
-    """
-
-
-class Separator(ABC):
-    """Estimates the vocal stem of a mono mixture.
-
-    ``separate`` raises ``AudioError`` for a track it cannot separate and
-    :class:`SeparationUnavailable` when no further track can be separated.
-    """
-
-    name: str = ""
-
-    @abstractmethod
-    def separate(self, wave: np.ndarray, sr: int) -> np.ndarray:
-        """Vocals of ``wave`` (mono float32 at ``sr``): a float32 array of the same length."""
 
 
 class SoftMaskSeparator(Separator):
@@ -185,71 +148,3 @@ def repeating_spectrum(magnitude: np.ndarray, width: int, chunk_frames: int = 64
     return out
 
 
-def make_separator(backend: str = "softmask", **params) -> Separator:
-    """The separator named ``backend`` (``audio.separation.backend``) built with ``params``.
-
-    Example
-    -------
-    >>> make_separator("softmask").name
-    'softmask'
-    """
-    if backend == "softmask":
-        return SoftMaskSeparator(**params)
-    if backend == "spleeter":  # one long-lived Spleeter process per Python worker and configuration
-        from lid_spark.audio.spleeter_backend import shared_separator
-
-        return shared_separator(**params)
-    raise ParameterError(f"audio.separation.backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-
-
-def separator_from_config(cfg) -> Separator:
-    """The separator configured under ``audio.separation`` of a :class:`~lid_spark.config.Config`."""
-    conf = cfg.audio.separation
-    if conf.backend == "spleeter":
-        return make_separator("spleeter", env_python=conf.spleeter_env, model_path=conf.spleeter_models,
-                              params=conf.spleeter_params, timeout_s=conf.spleeter_timeout_s,
-                              max_restarts=conf.spleeter_max_restarts)
-    if conf.backend != "softmask":
-        return make_separator(conf.backend)
-    return make_separator("softmask", n_fft=conf.n_fft, similar_seconds=conf.similar_seconds,
-                          margin=conf.margin, power=conf.power, block_seconds=conf.block_seconds)
-
-
-def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Signal-to-distortion ratio in dB: ``10 log10(|s|^2 / |s - s_hat|^2)`` (plain, not scale-invariant).
-
-    Example
-    -------
-    >>> s = np.sin(np.arange(1000) / 10)
-    >>> round(sdr(s, 0.9 * s), 1)
-    20.0
-    """
-    reference, estimate = _pair(reference, estimate)
-    error = np.sum((reference - estimate) ** 2)
-    return float(10 * np.log10((np.sum(reference ** 2) + 1e-12) / (error + 1e-12)))
-
-
-def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant SDR in dB (Le Roux et al. 2019): the estimate's gain does not count.
-
-    Example
-    -------
-    >>> s = np.sin(np.arange(1000) / 10)
-    >>> si_sdr(s, 0.5 * s) > 100
-    True
-    """
-    reference, estimate = _pair(reference, estimate)
-    reference = reference - reference.mean()
-    estimate = estimate - estimate.mean()
-    alpha = np.dot(estimate, reference) / (np.dot(reference, reference) + 1e-12)
-    target = alpha * reference
-    return float(10 * np.log10((np.sum(target ** 2) + 1e-12) / (np.sum((target - estimate) ** 2) + 1e-12)))
-
-
-def _pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    reference = np.asarray(reference, dtype=np.float64)
-    estimate = np.asarray(estimate, dtype=np.float64)
-    if reference.shape != estimate.shape or reference.ndim != 1:
-        raise ParameterError(f"reference and estimate must be 1-D of one length, got {reference.shape} "
-                             f"and {estimate.shape}")
-    return reference, estimate

@@ -12,7 +12,7 @@ depends on their language only partly (``genre_language_affinity``).
 
 Example
 -------
->>> from lid_spark.synth.params import SynthParams
+>>> from lid_spark.tools.synth.params import SynthParams
 >>> plan = catalog_plan(SynthParams.from_any({"tracks": 22}))
 >>> sorted(plan["label_class"].value_counts().to_dict().values())[0] >= 1
 True
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from lid_spark import LANGUAGE_CLASSES, OTHER_LANGUAGE, TARGET_LANGUAGES
-from lid_spark.synth.params import SynthParams
-from lid_spark.synth.singing import VARIANTS
+from lid_spark.tools.synth.params import SynthParams
+from lid_spark.tools.synth.singing import VARIANTS
 
 # Stream tags: each kind of draw has its own random stream (seed, tag, ...).
 _BLOCKS, _ARTIST_SIZES, _ARTISTS, _TRACKS, _STYLES = 1, 2, 3, 4, 5
@@ -64,7 +64,7 @@ def market_style(seed: int, language: str) -> dict:
     Regional scenes sound different beyond genre (studios, mastering, signature instruments,
     favourite modes); this lets a timbre-only model beat chance without making it trivial.
     """
-    from lid_spark.synth.music import SCALES
+    from lid_spark.tools.synth.music import SCALES
 
     key = int.from_bytes(hashlib.blake2b(language.encode(), digest_size=4).digest(), "big")
     u = rng_for(seed, _STYLES, key).random(7)

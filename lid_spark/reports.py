@@ -1,4 +1,12 @@
-"""A job's report: one JSON file (machine-readable) and one markdown file (for people)."""
+"""The one report writer of every stage: ``<name>.json`` (machine-readable) and ``<name>.md`` (for people).
+
+Example
+-------
+>>> import tempfile
+>>> json_path, md_path = write_report(tempfile.mkdtemp(), "demo", "Demo report", {"counts": {"tracks": 3}})
+>>> print(md_path.read_text().splitlines()[0])
+# Demo report
+"""
 
 from __future__ import annotations
 
@@ -44,12 +52,16 @@ def to_markdown(title: str, report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(report_dir: str | Path, name: str, title: str, report: dict[str, Any]) -> tuple[Path, Path]:
-    """Write ``<report_dir>/<name>.json`` and ``<name>.md``; return both paths."""
+def write_report(report_dir: str | Path, name: str, title: str, report: dict[str, Any],
+                 markdown: str | None = None) -> tuple[Path, Path]:
+    """Write ``<report_dir>/<name>.json`` and ``<name>.md``; return both paths.
+
+    ``markdown`` replaces the generic tables (:func:`to_markdown`) where a stage has its own layout.
+    """
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
     cleaned = _clean(report)
     json_path.write_text(json.dumps(cleaned, indent=2, sort_keys=False) + "\n")
-    md_path.write_text(to_markdown(title, cleaned) + "\n")
+    md_path.write_text((markdown if markdown is not None else to_markdown(title, cleaned)) + "\n")
     return json_path, md_path

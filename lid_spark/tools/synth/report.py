@@ -104,7 +104,7 @@ def chance_level(y: np.ndarray) -> float:
 
 def log_mel(wave: np.ndarray, sample_rate: int, n_mels: int = 64, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
     """Log mel power spectrogram in dB relative to its maximum, shape (n_mels, frames)."""
-    from lid_spark.synth.dsp import mel_filterbank
+    from lid_spark.tools.synth.dsp import mel_filterbank
 
     frames = np.lib.stride_tricks.sliding_window_view(np.pad(wave, (0, n_fft)), n_fft)[::hop] * np.hanning(n_fft)
     power = (np.abs(np.fft.rfft(frames, axis=1)) ** 2) @ mel_filterbank(sample_rate, n_fft, n_mels).T

@@ -6,8 +6,8 @@ catalog size or the order (or process) it is rendered in.
 
 Example
 -------
->>> from lid_spark.synth.params import SynthParams
->>> from lid_spark.synth.catalog import catalog_plan
+>>> from lid_spark.tools.synth.params import SynthParams
+>>> from lid_spark.tools.synth.catalog import catalog_plan
 >>> p = SynthParams.from_any({"tracks": 11, "seconds": 6.0})
 >>> song = render_track(catalog_plan(p).iloc[0].to_dict(), p)
 >>> song.mix.shape
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lid_spark.synth.catalog import AUDIO_STREAM, market_style, rng_for
-from lid_spark.synth.lexicon import vocabulary
-from lid_spark.synth.music import MasteringStyle, accompaniment, get_genre, melody, plan_song
-from lid_spark.synth.params import SynthParams
-from lid_spark.synth.singing import Note, Voice, sing_line, voice_range_hz
+from lid_spark.tools.synth.catalog import AUDIO_STREAM, market_style, rng_for
+from lid_spark.tools.synth.lexicon import vocabulary
+from lid_spark.tools.synth.music import MasteringStyle, accompaniment, get_genre, melody, plan_song
+from lid_spark.tools.synth.params import SynthParams
+from lid_spark.tools.synth.singing import Note, Voice, sing_line, voice_range_hz
 
 _WORDS_PER_SONG = 14   # a song reuses a small set of words, like a chorus does
 
@@ -51,7 +51,7 @@ def _rms(x: np.ndarray) -> float:
 
 
 def render_track(row: dict, p: SynthParams) -> RenderedTrack:
-    """Render the track described by a :func:`~lid_spark.synth.catalog.catalog_plan` row."""
+    """Render the track described by a :func:`~lid_spark.tools.synth.catalog.catalog_plan` row."""
     rng = rng_for(p.seed, AUDIO_STREAM, int(row["track_index"]))
     sr = p.sample_rate
     n = int(round(p.seconds * sr))

@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from lid_spark.audio.decode import STATUS_SEPARATION_FAILED, AudioError
-from lid_spark.audio.separation import SeparationUnavailable, Separator
+from lid_spark.audio.separation.base import SeparationUnavailable, Separator
 from lid_spark.errors import ParameterError
 
 WORKER_SCRIPT = Path(__file__).with_name("spleeter_worker.py")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_ENV = PROJECT_ROOT / ".venv-spleeter"
 BUILD_COMMAND = "lid-spark spleeter_env"
 _HEADER_BYTES = 4

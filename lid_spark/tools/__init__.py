@@ -1,0 +1,1 @@
+"""Tools around the runtime: the synthetic world, model pretraining, the Spleeter environment."""

@@ -1,0 +1,1 @@
+"""Pretraining of the embedded spoken-LID model on synthetic speech and singing."""
