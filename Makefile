@@ -1,13 +1,14 @@
 # The two commands of the quick start, and the install they share.
 #   make demo   : install (once) and run the whole pipeline on the embedded synthetic catalog
-#   make test   : install (once) and run the test suite
+#   make test   : install (once) and run the test suite (with the docstrings' examples)
+#   make lint   : ruff, and the import contract checked on the package as installed
 PYTHON ?= python3.11
 VENV   ?= .venv
 OUT    ?= demo-out
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lid-spark-installed
 
-.PHONY: install demo test bench spleeter-env clean
+.PHONY: install demo test lint bench spleeter-env clean
 
 install: $(STAMP)
 
@@ -28,6 +29,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
+# The contract sees jobs/ and udfs/ where a wheel puts them (lid_spark.jobs, lid_spark.udfs), so it
+# reads a copy installed under build/ rather than the checkout.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	rm -rf build/contract
+	$(PY) -m pip install -q --no-deps --target build/contract . 2>/dev/null
+	cd build/contract && ../../$(VENV)/bin/lint-imports ../../pyproject.toml
+
 spleeter-env: $(STAMP)
 	$(VENV)/bin/lid-spark spleeter_env --python $(PYTHON)
 
@@ -35,4 +44,4 @@ bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(OUT) lid-spark-out .pytest_cache
+	rm -rf $(VENV) $(OUT) lid-spark-out .pytest_cache build

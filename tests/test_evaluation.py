@@ -147,8 +147,7 @@ def _write_world(spark, cfg, world, tmp_path):
 
 @pytest.mark.slow
 def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path):
-    import lid_spark.jobs.evaluate
-    import lid_spark.jobs.train_classifier
+    from lid_spark.jobs import evaluate, train_classifier
     from lid_spark.model.artifact import LanguageClassifier
 
     world = make_world(tracks_per_language=24, seed=3)
@@ -158,13 +157,13 @@ def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path
         f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.num_threads=1",
         "classifier.epochs=25", "classifier.learning_rate=0.003", "classifier.segments_per_track=2",
         "evaluation.subsets=[timbral, vocals, consumption, multimodal]"]
-    assert jobs.train_classifier.main(settings) == 0
+    assert train_classifier.main(settings) == 0
     weights = tmp_path / "models" / "multimodal" / "weights.pt"
     multimodal = LanguageClassifier.load(weights.parent)
     assert multimodal.layout.modalities == ("consumption", "timbral", "vocals")
     trained_at = weights.stat().st_mtime_ns
 
-    assert jobs.evaluate.main(settings) == 0
+    assert evaluate.main(settings) == 0
     assert weights.stat().st_mtime_ns == trained_at, "evaluate retrained a model it could reuse"
     report = tmp_path / "report"
     table1 = json.loads((report / "table1.json").read_text())

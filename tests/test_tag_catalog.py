@@ -14,8 +14,7 @@ from tests._feature_world import SCHEMAS, make_world
 
 @pytest.mark.slow
 def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_path):
-    import lid_spark.jobs.tag_catalog
-    import lid_spark.jobs.train_classifier
+    from lid_spark.jobs import tag_catalog, train_classifier
 
     # Sharp consumption clusters: the small model tags confidently, so languages_per_market has rows.
     world = make_world(tracks_per_language=9, seed=5, noise={"consumption": 0.3})
@@ -34,9 +33,9 @@ def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_p
                 f"tables.location={cfg.tables.location}", f"output.report_dir={cfg.output.report_dir}",
                 f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.num_threads=1",
                 "classifier.epochs=20", "classifier.segments_per_track=2"]
-    assert jobs.train_classifier.main(settings) == 0
+    assert train_classifier.main(settings) == 0
 
-    assert jobs.tag_catalog.main(settings) == 0
+    assert tag_catalog.main(settings) == 0
     tags_ref = resolve_table(cfg, "language_tags")
     tags = {r.track_id: r for r in read_table(spark, tags_ref).collect()}
     distinct_tracks = {t[0] for t in tracks}
@@ -50,7 +49,7 @@ def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_p
     assert scored and all(abs(sum(r.scores.values()) - 1.0) < 1e-5 for r in scored)
 
     version_after_first = spark.sql(f"DESCRIBE HISTORY {tags_ref.sql()}").agg({"version": "max"}).first()[0]
-    assert jobs.tag_catalog.main(settings) == 0
+    assert tag_catalog.main(settings) == 0
     version_after_rerun = spark.sql(f"DESCRIBE HISTORY {tags_ref.sql()}").agg({"version": "max"}).first()[0]
     assert version_after_rerun == version_after_first, "a rerun with nothing changed must write nothing"
 
@@ -58,7 +57,7 @@ def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_p
     timbral = world["timbral"].copy()
     timbral.at[timbral.index[0], "vector"] = [float(v) + 1.0 for v in timbral.iloc[0]["vector"]]
     write_table(spark.createDataFrame(timbral, SCHEMAS["timbral"]), resolve_table(cfg, "timbral_features"))
-    assert jobs.tag_catalog.main(settings) == 0
+    assert tag_catalog.main(settings) == 0
     import json
     report = json.loads((Path(cfg.output.report_dir) / "tagging.json").read_text())
     assert report["scored"] == 1 and report["tracks_in"] == len(distinct_tracks)
