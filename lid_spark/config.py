@@ -2,8 +2,11 @@
 
 ``conf/default.yaml`` is both the documentation and the schema: every key a user may set exists
 there, and its default fixes the type. Later layers (``--config`` files, then ``key=value``
-overrides) may only set known keys with values of the same type; anything else fails at start
-with a :class:`~lid_spark.errors.ParameterError` that names the key.
+overrides) may only set known keys with values of the same type, and :data:`RULES` says which
+values each key accepts (the allowed values of a choice, the range of a number, the form of a
+name); anything else fails at start, before any Spark session, with a one-line
+:class:`~lid_spark.errors.ParameterError` that names the layer, the key, the value and what is
+allowed. The defaults themselves are held to the same rules.
 
 Example
 -------
@@ -16,8 +19,12 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +84,15 @@ class Config(Mapping):
                         + yaml.safe_dump(self._data, sort_keys=False), encoding="utf-8")
         return path
 
-    def with_overrides(self, overrides: Iterable[str]) -> "Config":
+    def with_overrides(self, overrides: Iterable[str]) -> Config:
         """A copy with ``key=value`` overrides applied (validated like command-line ones)."""
         data = self.to_dict()
         schema = _read_yaml(DEFAULT_CONFIG)
+        sources: dict[str, str] = {}
         for item in overrides:
             key, value = parse_override(item)
-            _set_validated(data, schema, key, value, source="override")
+            _set_validated(data, schema, key, value, source="override", sources=sources)
+        check_rules(data, sources, default_source="configuration")
         return Config(data)
 
 
@@ -124,7 +133,8 @@ def _type_name(value: Any) -> str:
 def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
     """Check ``value`` against the type of ``default``; return it (ints widen to floats)."""
     if default is None or value is None:
-        # A null default means "optional scalar or list"; null may replace any scalar default.
+        # A null default means "optional scalar or list"; null may replace any scalar default
+        # (unless the key's rule in RULES refuses it).
         if isinstance(value, Mapping) and default is None:
             raise ParameterError(f"{source}: {key} takes a single value, not a mapping")
         return value
@@ -152,9 +162,14 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
     )
 
 
-def _set_validated(data: dict, schema: Mapping, dotted: str, value: Any, source: str) -> None:
+def _set_validated(data: dict, schema: Mapping, dotted: str, value: Any, source: str,
+                   sources: dict[str, str] | None = None) -> None:
+    """Set ``dotted`` in ``data`` after checking it against ``schema``; ``sources`` records who set what."""
     parts = dotted.split(".")
     node, schema_node = data, schema
+    if sources is not None:   # every prefix too: a rule on a free-form section (embeddings.grid) finds its layer
+        for i in range(len(parts)):
+            sources[".".join(parts[: i + 1])] = source
     for i, part in enumerate(parts):
         key_so_far = ".".join(parts[: i + 1])
         free_form = isinstance(schema_node, Mapping) and len(schema_node) == 0
@@ -169,7 +184,7 @@ def _set_validated(data: dict, schema: Mapping, dotted: str, value: Any, source:
                 if not isinstance(value, Mapping):
                     raise ParameterError(f"{source}: {key_so_far} is a section; set its keys, e.g. {key_so_far}.<key>=...")
                 for sub_key, sub_value in value.items():
-                    _set_validated(node.setdefault(part, {}), schema_node[part], str(sub_key), sub_value, source)
+                    _set_validated(data, schema, f"{key_so_far}.{sub_key}", sub_value, source, sources)
             else:
                 node[part] = _coerce(key_so_far, schema_node[part], value, source)
             return
@@ -183,14 +198,15 @@ def _set_validated(data: dict, schema: Mapping, dotted: str, value: Any, source:
         schema_node = schema_node[part]
 
 
-def _merge_file(data: dict, schema: Mapping, layer: Mapping, source: str, prefix: str = "") -> None:
+def _merge_file(data: dict, schema: Mapping, layer: Mapping, source: str, prefix: str = "",
+                sources: dict[str, str] | None = None) -> None:
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
         sub_schema = _lookup(schema, dotted)
         if isinstance(value, Mapping) and isinstance(sub_schema, Mapping) and len(sub_schema) > 0:
-            _merge_file(data, schema, value, source, prefix=f"{dotted}.")
+            _merge_file(data, schema, value, source, prefix=f"{dotted}.", sources=sources)
         else:
-            _set_validated(data, schema, dotted, value, source)
+            _set_validated(data, schema, dotted, value, source, sources)
 
 
 def _lookup(schema: Mapping, dotted: str) -> Any:
@@ -202,13 +218,453 @@ def _lookup(schema: Mapping, dotted: str) -> Any:
     return node
 
 
+# ---------------------------------------------------------------------------------------------------
+# Allowed values. The defaults fix each key's type; RULES says which values of that type a key
+# accepts, so that a typo or an impossible number stops the job on the driver, before Spark starts,
+# instead of failing in an executor an hour later. This module is the lowest layer and imports no
+# runtime module: where a runtime module keeps its own tuple of allowed values (BACKENDS, SUBSETS,
+# OPTIMIZERS, ...), tests/test_config.py checks that the tuple here equals it.
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a value is refused: ``<key><where> must be <why>; got <bad!r><hint>``."""
+
+    bad: Any
+    why: str
+    where: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one key accepts: ``text`` completes "<key> must be ..."; ``check`` returns a Problem or None."""
+
+    text: str
+    check: Callable[[Any, Mapping], Problem | None]
+    choices: tuple = ()          # the allowed values of a choice (compared with the runtime's constants)
+    nullable: bool = False       # null is accepted (it means "off" or "unset")
+
+    def problem(self, value: Any, data: Mapping) -> Problem | None:
+        if value is None:
+            return None if self.nullable else Problem(value, self.text)
+        return self.check(value, data)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def one_of(*choices: Any, ignore_case: bool = False) -> Rule:
+    """A choice among ``choices`` (with a close-match hint for a misspelt string)."""
+    text = "one of " + ", ".join(str(c) for c in choices)
+    folded = {c.upper() if ignore_case and isinstance(c, str) else c for c in choices}
+
+    def check(value, _data):
+        key = value.upper() if ignore_case and isinstance(value, str) else value
+        if isinstance(value, bool) or key not in folded:
+            close = difflib.get_close_matches(value, [str(c) for c in choices], n=1) if isinstance(value, str) else []
+            return Problem(value, text, hint=f" (did you mean {close[0]!r}?)" if close else "")
+        return None
+
+    return Rule(text, check, choices=tuple(choices))
+
+
+_INTERVAL = re.compile(r"^\s*([\[(])\s*(-?[\d.e+-]+)\s*,\s*(-?[\d.e+-]+)\s*([\])])\s*$")
+_BOUND = re.compile(r"^\s*(>=|>|<=|<)\s*(-?[\d.e+-]+)\s*$")
+
+
+def interval(spec: str) -> Rule:
+    """A number in ``spec``: ``"[0, 1]"``, ``"(0, 1]"``, ``">= 1"``, ``"> 0"`` (NaN is never inside)."""
+    if m := _INTERVAL.match(spec):
+        lo, hi = float(m.group(2)), float(m.group(3))
+        lo_ok = (lambda v: v >= lo) if m.group(1) == "[" else (lambda v: v > lo)
+        hi_ok = (lambda v: v <= hi) if m.group(4) == "]" else (lambda v: v < hi)
+        text = f"in {spec.strip()}"
+        inside = lambda v: lo_ok(v) and hi_ok(v)  # noqa: E731
+    elif m := _BOUND.match(spec):
+        op, bound = m.group(1), float(m.group(2))
+        inside = {">=": lambda v: v >= bound, ">": lambda v: v > bound,
+                  "<=": lambda v: v <= bound, "<": lambda v: v < bound}[op]
+        text = f"{op} {m.group(2)}"
+    else:
+        raise ValueError(f"not an interval: {spec!r}")
+
+    def check(value, _data):
+        if not _is_number(value) or math.isnan(value) or not inside(value):
+            return Problem(value, text)
+        return None
+
+    return Rule(text, check)
+
+
+def power_of_two(minimum: int) -> Rule:
+    text = f"a power of two >= {minimum}"
+
+    def check(value, _data):
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum or value & (value - 1):
+            return Problem(value, text)
+        return None
+
+    return Rule(text, check)
+
+
+def matches(pattern: str, text: str, nullable: bool = False) -> Rule:
+    """A string matching ``pattern`` (described in messages as ``text``)."""
+    compiled = re.compile(pattern)
+
+    def check(value, _data):
+        return None if isinstance(value, str) and compiled.fullmatch(value) else Problem(value, text)
+
+    return Rule(text, check, nullable=nullable)
+
+
+def each(item: Rule, at_least: int = 0, distinct: bool = False) -> Rule:
+    """A list whose every item follows ``item``; at least ``at_least`` items, all distinct if asked."""
+    many = ("a non-empty list" if at_least == 1 else f"a list of {at_least} or more items" if at_least else "a list")
+    many += " without repeats" if distinct else ""
+    text = f"{many}, each item {item.text}"
+
+    def check(value, data):
+        if not isinstance(value, list):
+            return Problem(value, text)
+        if len(value) < at_least or (distinct and len({repr(v) for v in value}) != len(value)):
+            return Problem(value, many)
+        for i, v in enumerate(value):
+            if (found := item.problem(v, data)) is not None:
+                return Problem(found.bad, found.why, f"[{i}]", found.hint)
+        return None
+
+    return Rule(text, check)
+
+
+def low_high(bound: Rule | None = None) -> Rule:
+    """A ``[low, high]`` pair of numbers with low <= high (each within ``bound`` when given)."""
+    text = "a [low, high] pair of numbers with low <= high" + (f", each {bound.text}" if bound else "")
+
+    def check(value, data):
+        if (not isinstance(value, list) or len(value) != 2 or not all(_is_number(v) for v in value)
+                or not value[0] <= value[1]):
+            return Problem(value, text)
+        for i, v in enumerate(value):
+            if bound is not None and (found := bound.problem(v, data)) is not None:
+                return Problem(found.bad, found.why, f"[{i}]")
+        return None
+
+    return Rule(text, check)
+
+
+def fractions(n: int) -> Rule:
+    text = f"a list of {n} non-negative fractions summing to 1"
+
+    def check(value, _data):
+        if (not isinstance(value, list) or len(value) != n or not all(_is_number(v) and v >= 0 for v in value)
+                or not math.isclose(sum(value), 1.0, abs_tol=1e-6)):
+            return Problem(value, text)
+        return None
+
+    return Rule(text, check)
+
+
+def timestamp() -> Rule:
+    text = "an ISO date-time such as '2000-01-01 00:00:00'"
+
+    def check(value, _data):
+        try:
+            datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return Problem(value, text)
+        return None
+
+    return Rule(text, check)
+
+
+def tunable(section: str, keys: tuple[str, ...]) -> Rule:
+    """A mapping ``{key: [values]}`` (or ``{key: value}``) over ``keys`` of ``section``, each value a valid one."""
+    text = "a mapping of " + ", ".join(keys) + " to lists of values"
+
+    def check(value, data):
+        if not isinstance(value, Mapping):
+            return Problem(value, text)
+        for key, values in value.items():
+            if key not in keys:
+                close = difflib.get_close_matches(str(key), keys, n=1)
+                return Problem(key, f"a mapping over the tunable keys {', '.join(keys)}", "",
+                               f" (did you mean {close[0]!r}?)" if close else "")
+            items = values if isinstance(values, list) else [values]
+            if not items:
+                return Problem(values, "a non-empty list of values", f".{key}")
+            default = data[section][key]
+            for i, v in enumerate(items):
+                if not (type(v) is type(default) or (isinstance(default, float) and _is_number(v))):
+                    return Problem(v, f"{_type_name(default)} (like {section}.{key})", f".{key}[{i}]")
+                rule = RULES.get(f"{section}.{key}")
+                if rule is not None and (found := rule.problem(v, data)) is not None:
+                    return Problem(found.bad, found.why, f".{key}[{i}]", found.hint)
+        return None
+
+    return Rule(text, check)
+
+
+def nullable(rule: Rule) -> Rule:
+    return Rule(rule.text + " (or null)", rule.check, rule.choices, nullable=True)
+
+
+# The allowed values of choices that runtime modules also define (tests/test_config.py keeps them equal).
+SEPARATION_BACKENDS = ("softmask", "spleeter")                        # lid_spark.audio.separation.BACKENDS
+FEATURE_SUBSETS = ("timbral", "vocals", "consumption", "audio", "multimodal")   # lid_spark.model.features.SUBSETS
+POSITION_ENCODINGS = ("none", "ramp", "learned")                      # lid_spark.model.resnet1d
+AUGMENTATIONS = ("none", "Z", "A", "Z+G", "A+G")                      # lid_spark.model.train
+HUBNESS_METHODS = ("none", "mutual_proximity")                        # lid_spark.consumption.debias
+OPTIMIZERS = ("sgd", "adam")                                          # lid_spark.consumption.sgns
+PEERS = ("implicit_als", "spark_word2vec", "gensim_word2vec")         # lid_spark.consumption.holdout
+TUNABLE_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "weight_power")
+GENRES = ("pop", "rock", "electronic", "hiphop", "folk", "ballad", "latin", "filmi", "jpop")  # tools.synth.music
+SYNTH_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)  # tools.synth.params
+SPARK_LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")  # SparkContext.setLogLevel
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"                              # lid_spark.audio.spoken_lid._DEVICE, plus auto
+
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+POSITIVE_INT, COUNT = interval(">= 1"), interval(">= 0")
+POSITIVE, NON_NEGATIVE, SHARE = interval("> 0"), interval(">= 0"), interval("[0, 1]")
+SEED = interval(">= 0")                       # numpy, torch and scikit-learn seeds are non-negative
+DEVICE = matches(DEVICE_PATTERN, "auto, cpu, cuda or cuda:N")
+NON_EMPTY = matches(r"(?s:.*\S.*)", "a non-empty string")
+TABLE_REF = matches(rf"\s*({_IDENT}(\.{_IDENT}){{0,2}}|[^`\n]*/[^`\n]*|[A-Za-z][A-Za-z0-9+.-]*:[^`\n]*)\s*",
+                    "a table path (with a '/' or a URI scheme) or a catalog name [catalog.][schema.]table",
+                    nullable=True)                                    # lid_spark.tables.parse_table_ref
+
+_PRETRAIN_RULES: dict[str, Rule] = {
+    "languages": Rule("an empty list (the default languages) or two or more distinct language codes",
+                      lambda v, d: None if (isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v)
+                                             and (not v or len(set(v)) == len(v) >= 2))
+                      else Problem(v, "an empty list (the default languages) or two or more distinct language codes")),
+    "utterances_per_language": POSITIVE_INT, "eval_utterances": POSITIVE_INT,
+    "sung_share": SHARE, "music_share": SHARE, "separated_share": SHARE,
+    "minutes": POSITIVE, "max_steps": POSITIVE_INT, "batch_size": POSITIVE_INT,
+    "crop_frames": low_high(interval(">= 50")), "learning_rate": POSITIVE,
+    "n_mels": POSITIVE_INT, "channels": POSITIVE_INT, "lin_neurons": POSITIVE_INT, "seed": SEED,
+    "torch_threads": POSITIVE_INT, "workers": POSITIVE_INT,
+}
+
+RULES: dict[str, Rule] = {
+    "spark.master": NON_EMPTY,
+    "spark.app_name": NON_EMPTY,
+    "spark.driver_memory": matches(r"(?i)\d+[kmgtp]?b?", "a JVM memory size such as 512m or 4g"),
+    "spark.shuffle_partitions": POSITIVE_INT,
+    "spark.arrow_batch_rows": POSITIVE_INT,
+    "spark.log_level": one_of(*SPARK_LOG_LEVELS, ignore_case=True),
+    "inputs.tracks": TABLE_REF, "inputs.plays": TABLE_REF, "inputs.labels": TABLE_REF,
+    "tables.location": NON_EMPTY,
+    "tables.schema": matches(rf"{_IDENT}(\.{_IDENT})?", "a catalog schema such as main.music_lid", nullable=True),
+    "tables.names.*": matches(_IDENT, "a table name of letters, digits and underscores"),
+    "output.report_dir": NON_EMPTY,
+    "output.models_dir": NON_EMPTY,
+
+    "synth.seed": SEED,
+    "synth.tracks": POSITIVE_INT,
+    "synth.seconds": interval("[1, 600]"),
+    "synth.sample_rate": one_of(*SYNTH_SAMPLE_RATES),
+    "synth.workers": POSITIVE_INT,
+    "synth.other_languages": each(NON_EMPTY, at_least=2, distinct=True),
+    "synth.genres": each(one_of(*GENRES), at_least=1),
+    "synth.genre_language_affinity": SHARE,
+    "synth.market_style": SHARE,
+    "synth.tracks_per_artist": interval(">= 1"),
+    "synth.bilingual_artist_share": SHARE,
+    "synth.bilingual_song_share": SHARE,
+    "synth.instrumental_share": interval("[0, 1)"),
+    "synth.vocal_level_db": low_high(),
+    "synth.intro_seconds": low_high(NON_NEGATIVE),
+    "synth.outro_seconds": NON_NEGATIVE,
+    "synth.users": POSITIVE_INT,
+    "synth.sessions_per_user": interval(">= 1"),
+    "synth.plays_per_session": interval(">= 1"),
+    "synth.plays": COUNT,
+    "synth.second_language_user_share": SHARE,
+    "synth.genre_taste": SHARE,
+    "synth.session_language_switch": SHARE,
+    "synth.hub_share": SHARE,
+    "synth.hub_play_share": interval("[0, 1)"),
+    "synth.noise_play_share": interval("[0, 1)"),
+    "synth.bot_share": SHARE,
+    "synth.bot_session_plays": POSITIVE_INT,
+    "synth.session_id_share": SHARE,
+    "synth.zipf_exponent": interval("(0, 3]"),
+    "synth.days": POSITIVE_INT,
+    "synth.chunk_plays": POSITIVE_INT,
+
+    "cooccurrence.session_gap_minutes": POSITIVE,
+    "cooccurrence.max_tracks_per_session": interval(">= 2"),
+    "cooccurrence.bot_session_tracks": interval(">= 2"),
+    "cooccurrence.min_sessions": POSITIVE_INT,
+    "cooccurrence.min_users": POSITIVE_INT,
+    "cooccurrence.top_k": POSITIVE_INT,
+    "cooccurrence.hubness_correction": one_of(*HUBNESS_METHODS),
+    "cooccurrence.popularity_power": NON_NEGATIVE,
+    "cooccurrence.future_tolerance_minutes": NON_NEGATIVE,
+    "cooccurrence.min_valid_ts": timestamp(),
+
+    "embeddings.dim": POSITIVE_INT,
+    "embeddings.epochs": POSITIVE_INT,
+    "embeddings.negatives": POSITIVE_INT,
+    "embeddings.learning_rate": POSITIVE,
+    "embeddings.optimizer": one_of(*OPTIMIZERS),
+    "embeddings.batch_size": POSITIVE_INT,
+    "embeddings.weight_power": NON_NEGATIVE,
+    "embeddings.seed": SEED,
+    "embeddings.torch_threads": POSITIVE_INT,
+    "embeddings.num_processes": POSITIVE_INT,
+    "embeddings.model_version": NON_EMPTY,
+    "embeddings.holdout_fraction": interval("(0, 1)"),
+    "embeddings.peers": each(one_of(*PEERS), distinct=True),
+    "embeddings.grid": tunable("embeddings", TUNABLE_KEYS),
+
+    "audio.sample_rate": POSITIVE_INT,
+    "audio.max_seconds": POSITIVE,
+    "audio.feature_version": NON_EMPTY,
+    "audio.decode_block_seconds": POSITIVE,
+    "audio.silence_peak": SHARE,
+    "audio.separation.backend": one_of(*SEPARATION_BACKENDS),
+    "audio.separation.n_fft": power_of_two(64),
+    "audio.separation.similar_seconds": POSITIVE,
+    "audio.separation.margin": POSITIVE,
+    "audio.separation.power": POSITIVE,
+    "audio.separation.block_seconds": POSITIVE,
+    "audio.separation.spleeter_params": matches(r"spleeter:[\w.-]+|(?!spleeter:).*\S.*",
+                                                "spleeter:<name> or the path of a Spleeter JSON file"),
+    "audio.separation.spleeter_timeout_s": POSITIVE,
+    "audio.separation.spleeter_max_restarts": COUNT,
+    "audio.segments.top_db": POSITIVE,
+    "audio.segments.min_seconds": POSITIVE,
+    "audio.segments.max_seconds": POSITIVE,
+    "audio.segments.max_per_track": POSITIVE_INT,
+    "audio.segments.floor_db": nullable(interval("<= 0")),
+    "audio.segments.min_silence_seconds": NON_NEGATIVE,
+    "audio.segments.min_share_db": nullable(interval("<= 0")),
+    "audio.segments.length_step_seconds": NON_NEGATIVE,
+    "audio.spoken_lid.source": NON_EMPTY,
+    "audio.spoken_lid.batch_size": POSITIVE_INT,
+    "audio.spoken_lid.device": DEVICE,
+    "audio.spoken_lid.bucket_ratio": interval(">= 1"),
+    "audio.timbral.n_mels": interval(">= 2"),
+    "audio.timbral.window_seconds": POSITIVE,
+    "audio.timbral.pca_variance": interval("(0, 1]"),
+    "audio.timbral.codebook_size": POSITIVE_INT,
+    "audio.timbral.fit_tracks": POSITIVE_INT,
+    "audio.timbral.fit_frames_per_track": POSITIVE_INT,
+    "audio.timbral.max_iter": POSITIVE_INT,
+    "audio.timbral.seed": SEED,
+    "audio.udf.tracks_per_batch": POSITIVE_INT,
+    "audio.udf.partitions": COUNT,
+    "audio.udf.torch_threads": POSITIVE_INT,
+
+    "classifier.features": one_of(*FEATURE_SUBSETS),
+    "classifier.channels": POSITIVE_INT,
+    "classifier.position": one_of(*POSITION_ENCODINGS),
+    "classifier.epochs": POSITIVE_INT,
+    "classifier.batch_size": POSITIVE_INT,
+    "classifier.learning_rate": POSITIVE,
+    "classifier.weight_decay": NON_NEGATIVE,
+    "classifier.patience": COUNT,
+    "classifier.lr_patience": COUNT,
+    "classifier.lr_factor": interval("(0, 1)"),
+    "classifier.seed": SEED,
+    "classifier.augment_missing_consumption": one_of(*AUGMENTATIONS),
+    "classifier.noise_scale": NON_NEGATIVE,
+    "classifier.segments_per_track": COUNT,
+    "classifier.device": DEVICE,
+    "classifier.torch_threads": COUNT,             # 0: torch's default
+    "classifier.split": fractions(3),
+    "classifier.model_version": NON_EMPTY,
+
+    "evaluation.subsets": each(one_of(*FEATURE_SUBSETS), at_least=1, distinct=True),
+    "evaluation.tsne_max_points": interval(">= 5"),
+    "evaluation.tsne_perplexity": POSITIVE,
+    "evaluation.tsne_seed": SEED,
+    "evaluation.mlflow.experiment": NON_EMPTY,
+
+    "tagging.min_confidence": SHARE,
+    "tagging.second_language_min": SHARE,
+    "tagging.device": DEVICE,
+    "tagging.torch_threads": COUNT,
+
+    **{f"pretrain_spoken_lid.{key}": rule for key, rule in _PRETRAIN_RULES.items()},
+}
+
+# Rules between keys: (key, op, factor, other) reads "key op factor x other".
+RELATIONS: tuple[tuple[str, str, float, str], ...] = (
+    ("audio.segments.min_seconds", "<=", 1, "audio.segments.max_seconds"),
+    ("audio.segments.length_step_seconds", "<=", 1, "audio.segments.min_seconds"),
+    ("audio.separation.block_seconds", ">=", 4, "audio.separation.similar_seconds"),
+    ("cooccurrence.bot_session_tracks", ">=", 1, "cooccurrence.max_tracks_per_session"),
+)
+_FLIP = {"<=": ">=", ">=": "<=", "<": ">", ">": "<"}
+_COMPARE = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b}
+
+_MISSING = object()
+
+
+def _get(data: Mapping, dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def rule_keys(data: Mapping) -> list[tuple[str, Rule]]:
+    """Each (key, rule) that applies to ``data`` (``section.*`` rules expanded to the section's keys)."""
+    found = []
+    for key, rule in RULES.items():
+        if key.endswith(".*"):
+            section = _get(data, key[:-2])
+            if isinstance(section, Mapping):
+                found += [(f"{key[:-2]}.{sub}", rule) for sub in section]
+        elif _get(data, key) is not _MISSING:
+            found.append((key, rule))
+    return found
+
+
+def check_rules(data: Mapping, sources: Mapping[str, str] | None = None,
+                default_source: str = "configuration") -> None:
+    """ParameterError naming the layer, the key, the value and what is allowed, for the first value
+    :data:`RULES` or :data:`RELATIONS` refuse (``sources``: the layer that set each key; others are
+    ``default_source``).
+
+    Example
+    -------
+    >>> check_rules({"tagging": {"min_confidence": 2.0}}, {"tagging.min_confidence": "override"})
+    Traceback (most recent call last):
+    ...
+    lid_spark.errors.ParameterError: override: tagging.min_confidence must be in [0, 1]; got 2.0
+    """
+    sources = sources or {}
+    for key, rule in rule_keys(data):
+        problem = rule.problem(_get(data, key), data)
+        if problem is not None:
+            raise ParameterError(f"{sources.get(key, default_source)}: {key}{problem.where} must be {problem.why}; "
+                                 f"got {problem.bad!r}{problem.hint}")
+    for key, op, factor, other in RELATIONS:
+        value, bound = _get(data, key), _get(data, other)
+        if not (_is_number(value) and _is_number(bound)) or _COMPARE[op](value, factor * bound):
+            continue
+        if key not in sources and other in sources:   # name the key the user set
+            key, other, op, value, bound, factor = other, key, _FLIP[op], bound, value, 1 / factor
+        limit = f"{other} ({bound!r})" if factor == 1 else f"{factor:g} x {other} ({factor * bound:g})"
+        raise ParameterError(f"{sources.get(key, default_source)}: {key} must be {op} {limit}; got {value!r}")
+
+
 def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> Config:
     """Defaults, then each YAML file in order, then ``key=value`` overrides."""
     schema = _read_yaml(DEFAULT_CONFIG)
     data = copy.deepcopy(schema)
+    sources: dict[str, str] = {}
     for path in files:
-        _merge_file(data, schema, _read_yaml(Path(path)), source=str(path))
+        _merge_file(data, schema, _read_yaml(Path(path)), source=str(path), sources=sources)
     for item in overrides:
         key, value = parse_override(item)
-        _set_validated(data, schema, key, value, source="override")
+        _set_validated(data, schema, key, value, source="override", sources=sources)
+    check_rules(data, sources, default_source=str(DEFAULT_CONFIG))
     return Config(data)

@@ -1,7 +1,8 @@
 """Build Spleeter's own Python environment (``lid-spark spleeter_env``): idempotent and checked.
 
-A virtual environment is created with a Python 3.8-3.11 interpreter, ``requirements/spleeter.txt``
-(every package pinned) is installed into it, ``import spleeter, tensorflow`` is checked, and a stamp file
+A virtual environment is created with a Python 3.8-3.11 interpreter, the pinned requirements shipped
+with the package (``lid_spark/tools/spleeter/requirements.txt``; ``requirements/spleeter.txt`` of the
+checkout links to it) are installed into it, ``import spleeter, tensorflow`` is checked, and a stamp file
 records the hash of the requirements. Running it again with the same requirements is a no-op that
 returns at once; changed requirements are installed over the existing environment.
 
@@ -23,10 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-from lid_spark.audio.separation.spleeter import DEFAULT_ENV, PROJECT_ROOT
+from lid_spark.audio.separation.spleeter import DEFAULT_ENV
 from lid_spark.errors import ParameterError
 
-REQUIREMENTS = PROJECT_ROOT / "requirements" / "spleeter.txt"
+# Inside the package, so that an installed wheel builds the environment too.
+REQUIREMENTS = Path(__file__).resolve().with_name("requirements.txt")
 STAMP = ".lid-spark-spleeter"
 SUPPORTED = ((3, 8), (3, 11))   # Spleeter 2.4.2: Python >= 3.8, < 3.12
 
@@ -42,7 +44,7 @@ def build_spleeter_env(env_dir: str | os.PathLike | None = None, python: str = "
     python : str
         Interpreter that creates the venv (name on PATH or path); must be Python 3.8-3.11.
     requirements : path, optional
-        Pinned requirements (default ``requirements/spleeter.txt``).
+        Pinned requirements (default: the package's ``tools/spleeter/requirements.txt``).
     log : callable
         Receives one line per step.
 
