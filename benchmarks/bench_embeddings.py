@@ -46,6 +46,9 @@ def main() -> None:
                         help="configuration overrides (e.g. embeddings.epochs=20)")
     args = parser.parse_args()
 
+    from listening import generate
+    from peak_memory import PeakRSS
+
     from lid_spark.config import load_config
     from lid_spark.consumption.debias import neighbor_graph
     from lid_spark.consumption.holdout import PEERS, evaluate_embeddings
@@ -54,8 +57,6 @@ def main() -> None:
     from lid_spark.consumption.training import fit_embeddings, graph_from_neighbors, neighbors_to_pandas
     from lid_spark.contract import conform
     from lid_spark.spark import get_spark
-    from listening import generate
-    from peak_memory import PeakRSS
 
     n_plays = int(args.plays or (5e4 if args.quick else 1e6))
     grid = json.loads(args.grid) if args.grid else (QUICK_GRID if args.quick else FULL_GRID)
@@ -83,7 +84,7 @@ def main() -> None:
     graph = graph_from_neighbors(neighbors_to_pandas(
         neighbor_graph(scored, co["top_k"], co["popularity_power"], co["hubness_correction"])))
     params = {**emb, **evaluation["best_params"]}
-    threads = int(params["threads"])  # gensim gets as many worker threads as SGNS has
+    threads = int(params["torch_threads"])  # gensim gets as many worker threads as SGNS has
     start = time.perf_counter()
     with PeakRSS() as sgns_memory:
         sgns = fit_embeddings(graph, params)

@@ -18,7 +18,7 @@ import numpy as np
 
 def _clips(n: int, seed: int) -> list[np.ndarray]:
     """Speech-like clips of 1-8 s (espeak-ng sentences), the range of vocal segments."""
-    from lid_spark.tools.pretrain_spoken_lid.pretrain import HELDOUT_VARIANTS, speak_utterance
+    from lid_spark.tools.pretrain_spoken_lid.utterances import HELDOUT_VARIANTS, speak_utterance
 
     rng = np.random.default_rng(seed)
     languages = ("en", "hi", "ta", "es", "ja", "ru")
@@ -38,10 +38,10 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="about a minute")
     parser.add_argument("--source", default="embedded")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads)
     clips = _clips(24 if args.quick else 96, seed=3)
     audio_seconds = sum(c.size for c in clips) / 16000
     lid = SpokenLID.load(args.source, device=args.device)
@@ -55,10 +55,10 @@ def main(argv=None) -> int:
     single_s = time.perf_counter() - start
 
     cosine = np.sum(batched * single, axis=1) / (np.linalg.norm(batched, axis=1) * np.linalg.norm(single, axis=1))
-    units = 1 if lid.device.startswith("cuda") else args.threads
+    units = 1 if lid.device.startswith("cuda") else args.torch_threads
     result = {
         "benchmark": "spoken_lid_embed",
-        "device": lid.device, "threads": args.threads, "source": args.source,
+        "device": lid.device, "torch_threads": args.torch_threads, "source": args.source,
         "clips": len(clips), "audio_seconds": round(audio_seconds, 1),
         "bucketed_audio_s_per_s_per_unit": round(audio_seconds / batched_s / units, 2),
         "one_at_a_time_audio_s_per_s_per_unit": round(audio_seconds / single_s / units, 2),

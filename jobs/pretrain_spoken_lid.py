@@ -13,30 +13,31 @@ spoken clips (unseen speaker variants) and on sung clips.
 import json
 from pathlib import Path
 
-from lid_spark.tools.pretrain_spoken_lid.pretrain import HELDOUT_KINDS, pretrain, settings_from_config
 from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
+
 from lid_spark.progress import get_logger
+from lid_spark.tools.pretrain_spoken_lid import HELDOUT_KINDS, pretrain, settings_from_config
 
 
 def main(argv=None) -> int:
     parser = job_parser("pretrain_spoken_lid", __doc__)
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.add_argument("--languages", help="comma-separated espeak-ng voice codes "
-                        "(default: spoken_lid_pretrain.languages, or the ten targets + 40 others)")
-    parser.add_argument("--minutes", type=float, help="training time budget (spoken_lid_pretrain.minutes)")
-    parser.add_argument("--cache", help="directory caching generated features (spoken_lid_pretrain.cache_dir)")
+                        "(default: pretrain_spoken_lid.languages, or the ten targets + 40 others)")
+    parser.add_argument("--minutes", type=float, help="training time budget (pretrain_spoken_lid.minutes)")
+    parser.add_argument("--cache", help="directory caching generated features (pretrain_spoken_lid.cache_dir)")
     parser.add_argument("--init", help="continue training from this model directory (same languages and sizes)")
     args = parser.parse_args(argv)
     extra = []
     if args.languages:
         languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
-        extra.append(f"spoken_lid_pretrain.languages={json.dumps(languages)}")  # JSON is YAML: "no" stays a string
+        extra.append(f"pretrain_spoken_lid.languages={json.dumps(languages)}")  # JSON is YAML: "no" stays a string
     if args.minutes is not None:
-        extra.append(f"spoken_lid_pretrain.minutes={args.minutes}")
+        extra.append(f"pretrain_spoken_lid.minutes={args.minutes}")
     if args.cache:
-        extra.append(f"spoken_lid_pretrain.cache_dir={args.cache}")
+        extra.append(f"pretrain_spoken_lid.cache_dir={args.cache}")
     _, cfg = parse_job_args(parser, argv, extra_overrides=extra)
-    section = cfg.spoken_lid_pretrain
+    section = cfg.pretrain_spoken_lid
     settings = settings_from_config(section)
     out = Path(args.out).resolve()
     report = pretrain(settings, out, cache_dir=section.cache_dir, log=get_logger(), init_dir=args.init)

@@ -7,13 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from lid_spark.tools.pretrain_spoken_lid.pretrain import (HELDOUT_KINDS, SAMPLE_RATE, TRAIN_VARIANTS, PretrainSettings, augment,
-                                          build_corpus, check_languages, heldout_clips, hyperparams_yaml, music_bed,
-                                          over_music, settings_from_config, sing_utterance, speak_utterance)
 from lid_spark.audio.separation import SoftMaskSeparator, sdr
 from lid_spark.audio.spoken_lid import SpokenLID, verify_checksums
 from lid_spark.config import load_config
 from lid_spark.errors import ParameterError
+from lid_spark.tools.pretrain_spoken_lid import HELDOUT_KINDS, settings_from_config
+from lid_spark.tools.pretrain_spoken_lid.augment import augment, music_bed, over_music
+from lid_spark.tools.pretrain_spoken_lid.corpus import build_corpus
+from lid_spark.tools.pretrain_spoken_lid.evaluate import heldout_clips
+from lid_spark.tools.pretrain_spoken_lid.model_directory import hyperparams_yaml
+from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings, check_languages
+from lid_spark.tools.pretrain_spoken_lid.utterances import TRAIN_VARIANTS, sing_utterance, speak_utterance
 
 
 def test_spoken_and_sung_utterances_differ_in_rhythm():
@@ -70,13 +74,13 @@ def test_heldout_kinds_are_deterministic_and_differ():
 
 
 def test_settings_from_default_config_and_bad_values():
-    settings = settings_from_config(load_config().spoken_lid_pretrain)
+    settings = settings_from_config(load_config().pretrain_spoken_lid)
     assert len(settings.languages) >= 40 and {"en", "ta", "ja", "pa"} <= set(settings.languages)
     assert check_languages(settings.languages) == settings.languages
     with pytest.raises(ParameterError, match="xx"):
         check_languages(("en", "xx"))
     with pytest.raises(ParameterError, match="crop_frames"):
-        settings_from_config(load_config(overrides=["spoken_lid_pretrain.crop_frames=[10, 5]"]).spoken_lid_pretrain)
+        settings_from_config(load_config(overrides=["pretrain_spoken_lid.crop_frames=[10, 5]"]).pretrain_spoken_lid)
     with pytest.raises(ParameterError, match="batch_size"):
         PretrainSettings(batch_size=0).validate()
     with pytest.raises(ParameterError, match="sung_share"):
@@ -105,8 +109,8 @@ def test_job_trains_a_loadable_model_with_report(tmp_path, capsys):
 
     out = tmp_path / "model"
     code = main(["--out", str(out), "--languages", "en,fr,ta", "--minutes", "1", "--cache", str(tmp_path / "cache"),
-                 "spoken_lid_pretrain.utterances_per_language=2", "spoken_lid_pretrain.eval_utterances=1",
-                 "spoken_lid_pretrain.max_steps=3", "spoken_lid_pretrain.batch_size=4"])
+                 "pretrain_spoken_lid.utterances_per_language=2", "pretrain_spoken_lid.eval_utterances=1",
+                 "pretrain_spoken_lid.max_steps=3", "pretrain_spoken_lid.batch_size=4"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["training"]["steps"] == 3 and summary["train_utterances"] == 6
@@ -121,8 +125,8 @@ def test_job_trains_a_loadable_model_with_report(tmp_path, capsys):
     # Continue training from that model; a model of other languages is refused before any work.
     again = tmp_path / "continued"
     assert main(["--out", str(again), "--init", str(out), "--languages", "en,fr,ta", "--cache", str(tmp_path / "cache"),
-                 "spoken_lid_pretrain.utterances_per_language=2", "spoken_lid_pretrain.eval_utterances=1",
-                 "spoken_lid_pretrain.max_steps=1", "spoken_lid_pretrain.batch_size=4"]) == 0
+                 "pretrain_spoken_lid.utterances_per_language=2", "pretrain_spoken_lid.eval_utterances=1",
+                 "pretrain_spoken_lid.max_steps=1", "pretrain_spoken_lid.batch_size=4"]) == 0
     continued = json.loads((again / "training.json").read_text())["training"]
     assert continued["steps"] == 1 and continued["continued_from"]["steps"] == 3
     with pytest.raises(ParameterError, match="other languages"):

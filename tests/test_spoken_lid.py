@@ -9,10 +9,17 @@ import torch
 
 from lid_spark import LANGUAGE_CLASSES, TARGET_LANGUAGES
 from lid_spark.audio import spoken_lid
-from lid_spark.tools.pretrain_spoken_lid.pretrain import HELDOUT_VARIANTS, speak_utterance
-from lid_spark.audio.spoken_lid import (EMBEDDED_MODEL_DIR, ModelLoadError, SpokenLID, language_class,
-                                        length_buckets, resolve_device, target_scores)
+from lid_spark.audio.spoken_lid import (
+    EMBEDDED_MODEL_DIR,
+    ModelLoadError,
+    SpokenLID,
+    language_class,
+    length_buckets,
+    resolve_device,
+    target_scores,
+)
 from lid_spark.errors import ParameterError
+from lid_spark.tools.pretrain_spoken_lid.utterances import HELDOUT_VARIANTS, speak_utterance
 
 TEST_LANGUAGES = ("en", "fr", "ta", "ja", "de", "hi")
 

@@ -108,7 +108,7 @@ def noise_table(frequency: np.ndarray, power: float = 0.75, size: int | None = N
 def train_sgns(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: int, *, dim: int = 64,
                epochs: int = 10, negatives: int = 5, learning_rate: float = 0.025, optimizer: str = "sgd",
                batch_size: int = 4096, seed: int = 13, frequency: np.ndarray | None = None,
-               rank: int = 0, world_size: int = 1, threads: int = 1) -> SGNSResult:
+               rank: int = 0, world_size: int = 1, torch_threads: int = 1) -> SGNSResult:
     """Train SGNS on weighted pairs ``src -> dst``.
 
     Parameters
@@ -126,7 +126,7 @@ def train_sgns(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: in
         per-item counts for the noise distribution (default: how often each item is a ``dst``).
     rank, world_size : int
         inside a torch.distributed group: this rank trains on its slice of every batch.
-    threads : int
+    torch_threads : int
         torch intra-op threads while training (restored after). One is the default: the per-batch
         ops are small, and extra OpenMP threads mostly spin, which on a busy machine made training
         15 times slower than one thread. Scale out with processes (``world_size``) instead.
@@ -138,9 +138,9 @@ def train_sgns(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: in
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     weight = np.asarray(weight, dtype=np.float64)
-    _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size, threads)
+    _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size, torch_threads)
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(torch_threads)
     try:
         return _train(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size, seed,
                       frequency, rank, world_size)
@@ -211,7 +211,8 @@ def _sum_over_ranks(value: float, distributed: bool, op: str = "sum") -> float:
     return float(tensor.item())
 
 
-def _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size, threads) -> None:
+def _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size,
+           torch_threads) -> None:
     if not (len(src) == len(dst) == len(weight)) or len(src) == 0:
         raise ParameterError(f"src, dst and weight must be non-empty and of one length, got "
                              f"{len(src)}, {len(dst)}, {len(weight)}")
@@ -220,7 +221,7 @@ def _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, opt
     if np.any(~np.isfinite(weight)) or np.any(weight <= 0):
         raise ParameterError("pair weights must be finite and > 0")
     for name, value in (("dim", dim), ("epochs", epochs), ("negatives", negatives), ("batch_size", batch_size),
-                        ("threads", threads)):
+                        ("torch_threads", torch_threads)):
         if int(value) < 1:
             raise ParameterError(f"embeddings.{name} must be >= 1, got {value}")
     if learning_rate <= 0:

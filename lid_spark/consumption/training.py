@@ -21,7 +21,7 @@ import pandas as pd
 from lid_spark.consumption.sgns import SGNSResult, pair_weights, train_sgns
 from lid_spark.errors import InputError, ParameterError
 
-SGNS_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "seed", "threads")
+SGNS_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "seed", "torch_threads")
 TUNABLE_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "weight_power")
 NEIGHBOR_COLUMNS = ("track_id", "neighbor_id", "score", "n_track", "n_neighbor")
 

@@ -7,6 +7,9 @@ Example
 >>> t = np.arange(sr) / sr
 >>> round(flat_f0(np.sin(2 * np.pi * 220 * t), sr))
 220
+>>> voice, backing = np.sin(2 * np.pi * 220 * t), 0.1 * np.sin(2 * np.pi * 110 * t)
+>>> round(20 * float(np.log10(active_rms(voice * level_gain(voice, backing, 6.0)) / active_rms(backing))), 3)
+6.0
 """
 
 from __future__ import annotations
@@ -50,6 +53,17 @@ def flat_f0(wave: np.ndarray, sample_rate: int, fmin: float = 50.0, fmax: float 
             lag = lag + (0.5 * (a - c) / denom if denom != 0 else 0.0)
         estimates.append(sample_rate / lag)
     return float(np.median(estimates))
+
+
+def active_rms(wave: np.ndarray, floor: float = 1e-4) -> float:
+    """RMS over the samples louder than ``floor`` (silences do not count); 0 when there are none."""
+    active = wave[np.abs(wave) > floor]
+    return float(np.sqrt(np.mean(active ** 2))) if active.size else 0.0
+
+
+def level_gain(voice: np.ndarray, backing: np.ndarray, level_db: float) -> np.float32:
+    """The gain putting ``voice`` ``level_db`` above ``backing`` (below when negative) by :func:`active_rms`."""
+    return np.float32(active_rms(backing) / max(active_rms(voice), 1e-6) * 10 ** (level_db / 20))
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 40, fmin: float = 30.0, fmax: float | None = None) -> np.ndarray:

@@ -41,7 +41,7 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 _STEADY_VARIANT = "lid-steady"   # flutter, echo, roughness off, nothing else changed: used when no variant is asked for
 _RAND_SEED = 20240521
 _lock = threading.Lock()
-_engine: "_Engine | None" = None
+_engine: _Engine | None = None
 
 
 class _Engine:

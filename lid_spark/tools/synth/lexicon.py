@@ -44,7 +44,7 @@ def _texts(locale) -> list[str]:
     return texts
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _words(language: str) -> frozenset[str]:
     """All native-script words CLDR gives for ``language`` (before removing shared ones)."""
     from babel import Locale, UnknownLocaleError
@@ -68,7 +68,7 @@ def _words(language: str) -> frozenset[str]:
     return frozenset(words)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vocabulary(language: str) -> tuple[str, ...]:
     """Distinct native-script words of ``language`` (ISO 639 code), sorted for determinism.
 

@@ -58,7 +58,7 @@ class SynthParams:
     chunk_plays: int = 5_000_000
 
     @classmethod
-    def from_any(cls, source: Any = None, **overrides) -> "SynthParams":
+    def from_any(cls, source: Any = None, **overrides) -> SynthParams:
         """Build from a full Config (its ``synth`` section), a mapping of synth keys, or SynthParams."""
         if isinstance(source, SynthParams):
             values = dataclasses.asdict(source)

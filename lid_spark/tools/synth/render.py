@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lid_spark.tools.synth.catalog import AUDIO_STREAM, market_style, rng_for
+from lid_spark.tools.synth.dsp import level_gain
 from lid_spark.tools.synth.lexicon import vocabulary
 from lid_spark.tools.synth.music import MasteringStyle, accompaniment, get_genre, melody, plan_song
 from lid_spark.tools.synth.params import SynthParams
@@ -43,11 +44,6 @@ class RenderedTrack:
     tempo: float = 0.0
     tonic_midi: int = 0
     vocal_seconds: float = 0.0
-
-
-def _rms(x: np.ndarray) -> float:
-    active = x[np.abs(x) > 1e-4]
-    return float(np.sqrt(np.mean(active ** 2))) if active.size else 0.0
 
 
 def render_track(row: dict, p: SynthParams) -> RenderedTrack:
@@ -123,7 +119,7 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
     lead_midis = melody(song, rng, len(lead), register=1)
     backing = accompaniment(song, genre, rng, sr, lead_notes=[(t0, 2 * song.beat * 0.9, m) for t0, m in zip(lead, lead_midis)])
     if notes:
-        vocals *= np.float32(_rms(backing) / max(_rms(vocals), 1e-6) * 10 ** (level_db / 20))
+        vocals *= level_gain(vocals, backing, level_db)
     vocals = mastering.apply(vocals, sr)
     backing = mastering.apply(backing, sr)
     mix = vocals + backing

@@ -16,13 +16,12 @@ Example
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lid_spark import LANGUAGE_CLASSES
+from lid_spark import LANGUAGE_CLASSES, reports
 
 
 def macro_average_precision(y: np.ndarray, scores: np.ndarray, classes) -> float:
@@ -142,8 +141,6 @@ def gallery(paths_by_class: dict[str, str], out_png: Path) -> None:
 
 def write_report(summary: dict, report_dir: Path) -> None:
     """``synth_report.json`` (the summary as is) and a readable ``synth_report.md``."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "synth_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
     lines = ["# Synthetic world", ""]
     sizes = summary.get("sizes", {})
     lines += ["| quantity | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sizes.items()] + [""]
@@ -162,4 +159,4 @@ def write_report(summary: dict, report_dir: Path) -> None:
         lines += [f"| {k} | {v:.3f} |" for k, v in baselines.items()] + [""]
     if (report_dir / "gallery.png").exists():
         lines += ["## Gallery", "", "![one song per language](gallery.png)", ""]
-    (report_dir / "synth_report.md").write_text("\n".join(lines))
+    reports.write_report(report_dir, "synth_report", "Synthetic world", summary, markdown="\n".join(lines))

@@ -94,7 +94,7 @@ class ListeningModel:
     is_hub: np.ndarray
 
     @classmethod
-    def fit(cls, tracks: pd.DataFrame, params: SynthParams) -> "ListeningModel":
+    def fit(cls, tracks: pd.DataFrame, params: SynthParams) -> ListeningModel:
         """``tracks`` has one row per track index with columns ``market`` and ``genre``."""
         n = len(tracks)
         rng = rng_for(params.seed, USERS_STREAM, 0)
@@ -119,7 +119,7 @@ class ListeningModel:
                    _pool(hubs, popularity), is_hub)
 
     def plays(self, n_users: int, users_per_chunk: int = 100_000, target_plays: int | None = None
-              ) -> Iterator["PlayChunk"]:
+              ) -> Iterator[PlayChunk]:
         """Yield chunks of plays for users ``0..n_users-1``.
 
         ``target_plays`` scales sessions per user so the total comes out near that number.
@@ -140,7 +140,7 @@ class ListeningModel:
             users = np.arange(first, min(n_users, first + users_per_chunk))
             yield self._chunk(users, sessions_per_user, rng_for(p.seed, PLAYS_STREAM, chunk_index))
 
-    def _chunk(self, users: np.ndarray, sessions_per_user: float, rng: np.random.Generator) -> "PlayChunk":
+    def _chunk(self, users: np.ndarray, sessions_per_user: float, rng: np.random.Generator) -> PlayChunk:
         p = self.params
         n_markets, n_genres = len(self.markets), len(self.genres)
         u = len(users)
