@@ -186,8 +186,8 @@ def measure_size(spark, cfg, n: int, segments: int, dims: dict[str, int], peer_r
 
     from lid_spark.model.artifact import LanguageClassifier
     from lid_spark.model.features import track_feature_frame
-    from lid_spark.tables import input_table, read_table
     from lid_spark.stages import tag_catalog
+    from lid_spark.tables import input_table, read_table
     from lid_spark.tagging import has_usable_features, is_instrumental, tag_rows
 
     start = time.perf_counter()

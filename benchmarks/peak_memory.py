@@ -36,7 +36,7 @@ class PeakRSS:
         while not self._stop.wait(self.interval_s):
             self.peak_mb = max(self.peak_mb, resident_mb())
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.start_mb = self.peak_mb = resident_mb()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()

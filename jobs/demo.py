@@ -7,6 +7,7 @@ files and key=value overrides. The demo itself is :func:`lid_spark.stages.demo.r
 from pathlib import Path
 
 from lid_spark.jobs._cli import job_parser, run_as_script
+
 from lid_spark.stages import demo
 
 

@@ -4,6 +4,7 @@ The stage itself is :func:`lid_spark.stages.evaluate.run`; this file is its spar
 """
 
 from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
+
 from lid_spark.spark import get_spark
 from lid_spark.stages import evaluate
 

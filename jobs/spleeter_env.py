@@ -5,9 +5,10 @@ its own, installed from requirements/spleeter.txt. Safe to rerun: an up-to-date 
 Point audio.separation.spleeter_env at the result if it is not the checkout's .venv-spleeter.
 """
 
-from lid_spark.tools.spleeter.env import build_spleeter_env
 from lid_spark.jobs._cli import job_parser, run_as_script
+
 from lid_spark.progress import get_logger
+from lid_spark.tools.spleeter.env import build_spleeter_env
 
 
 def main(argv=None) -> int:

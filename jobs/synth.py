@@ -13,6 +13,7 @@ With --sessions-only it writes tracks, labels, truth and plays only, in bounded 
 from pathlib import Path
 
 from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
+
 from lid_spark.tools.synth.world import build_world, write_sessions_only
 
 

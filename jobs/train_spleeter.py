@@ -9,10 +9,11 @@ params.json. Use it with:  audio.separation.backend=spleeter audio.separation.sp
 import json
 from pathlib import Path
 
-from lid_spark.tools.spleeter.training import read_world_stems, train_spleeter, training_config, write_training_set
 from lid_spark.jobs._cli import job_parser, parse_job_args, run_as_script
+
 from lid_spark.errors import InputError
 from lid_spark.progress import step
+from lid_spark.tools.spleeter.training import read_world_stems, train_spleeter, training_config, write_training_set
 
 
 def main(argv=None) -> int:

@@ -15,10 +15,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None  # JSON has no NaN
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -61,7 +63,13 @@ def write_report(report_dir: str | Path, name: str, title: str, report: dict[str
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
-    cleaned = _clean(report)
-    json_path.write_text(json.dumps(cleaned, indent=2, sort_keys=False) + "\n")
+    cleaned = write_json(json_path, report)
     md_path.write_text((markdown if markdown is not None else to_markdown(title, cleaned)) + "\n")
     return json_path, md_path
+
+
+def write_json(path: str | Path, data: Any) -> Any:
+    """Write ``data`` as JSON (NaN and infinities as null, numpy scalars as numbers); returns what was written."""
+    cleaned = _clean(data)
+    Path(path).write_text(json.dumps(cleaned, indent=2, default=str) + "\n", encoding="utf-8")
+    return cleaned

@@ -7,7 +7,7 @@ every one of them against a real Delta table.
 Example
 -------
 >>> sorted(EXAMPLE_QUERIES)[:2]
-['changed_between_versions', 'languages_per_market']
+['change_feed_since', 'changed_between_versions']
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lid_spark.config import Config
 from lid_spark.errors import ParameterError
+from lid_spark.schemas import TAG_LOW_CONFIDENCE, TAG_TAGGED, USABLE_TAG_STATUSES
 from lid_spark.tables import TableRef, input_table, parse_table_ref, read_table, resolve_table, table_exists
 
 CURRENT_TAGS_VIEW = "current_language_tags"
@@ -32,16 +33,17 @@ EXAMPLE_QUERIES: dict[str, tuple[str, str]] = {
         "SELECT tr.market, t.language, count(*) AS tracks, "
         "round(count(*) / sum(count(*)) OVER (PARTITION BY tr.market), 3) AS share "
         "FROM {tags} t JOIN {tracks} tr ON t.track_id = tr.track_id "
-        "WHERE t.status = 'tagged' GROUP BY tr.market, t.language ORDER BY tr.market, tracks DESC",
+        f"WHERE t.status = '{TAG_TAGGED}' GROUP BY tr.market, t.language ORDER BY tr.market, tracks DESC",
     ),
     "low_confidence_review_queue": (
         "Tracks whose best language is below threshold: the queue for human review, least sure first",
         "SELECT track_id, language AS best_guess, confidence, second_language, modalities, reason "
-        "FROM {tags} WHERE status = 'low_confidence' ORDER BY confidence ASC LIMIT 100",
+        f"FROM {{tags}} WHERE status = '{TAG_LOW_CONFIDENCE}' ORDER BY confidence ASC LIMIT 100",
     ),
     "tamil_tracks": (
         "Every confidently Tamil track, most confident first",
-        "SELECT track_id, confidence FROM {tags} WHERE language = 'ta' AND status = 'tagged' ORDER BY confidence DESC",
+        "SELECT track_id, confidence FROM {tags} WHERE language = 'ta' "
+        f"AND status = '{TAG_TAGGED}' ORDER BY confidence DESC",
     ),
     "changed_between_versions": (
         "Tags that differ between two versions of the table (time travel), e.g. before and after a new model",
@@ -102,8 +104,9 @@ def run_query(spark: SparkSession, cfg: Config, name: str, **versions: int) -> D
 def create_current_tags_view(spark: SparkSession, cfg: Config) -> str:
     """(Re)create the view of usable tags: a temporary view for path tables, a catalog view otherwise."""
     tags = resolve_table(cfg, "language_tags")
+    usable = ", ".join(f"'{status}'" for status in USABLE_TAG_STATUSES)
     body = (f"SELECT track_id, language, confidence, second_language, is_instrumental, modalities, "
-            f"model_version, tagged_at FROM {tags.sql()} WHERE status IN ('tagged', 'instrumental')")
+            f"model_version, tagged_at FROM {tags.sql()} WHERE status IN ({usable})")
     if tags.is_path:
         spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW `{CURRENT_TAGS_VIEW}` AS {body}")
         return CURRENT_TAGS_VIEW

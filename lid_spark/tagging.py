@@ -16,35 +16,31 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-import numpy as np
 import pandas as pd
 
 from lid_spark import INSTRUMENTAL
-
-UNDETERMINED = "und"  # ISO 639-2 "undetermined"
-
-TAG_SCHEMA_DDL = (
-    "track_id string, language string, confidence double, scores map<string,double>, "
-    "second_language string, is_instrumental boolean, modalities array<string>, status string, "
-    "reason string, feature_fingerprint bigint, model_version string, tagged_at timestamp"
+from lid_spark.schemas import (
+    STATUS_NO_VOCALS,
+    TAG_COLUMNS,
+    TAG_INSTRUMENTAL,
+    TAG_LOW_CONFIDENCE,
+    TAG_NO_FEATURES,
+    TAG_TAGGED,
+    UNDETERMINED,
+    is_missing,
 )
-TAG_COLUMNS = ["track_id", "language", "confidence", "scores", "second_language", "is_instrumental", "modalities",
-               "status", "reason", "feature_fingerprint", "model_version", "tagged_at"]
 
 
 def has_usable_features(frame: pd.DataFrame) -> pd.Series:
     """True where the classifier has at least one modality to look at."""
-    def present(value) -> bool:
-        return value is not None and not (isinstance(value, float) and np.isnan(value)) and len(value) > 0
-
-    consumption = frame["consumption"].map(present)
-    timbral = frame["timbral"].map(present)
+    consumption = frame["consumption"].map(lambda value: not is_missing(value))
+    timbral = frame["timbral"].map(lambda value: not is_missing(value))
     return consumption | timbral
 
 
 def is_instrumental(frame: pd.DataFrame) -> pd.Series:
     """Audio decoded fine and no vocal segment was found in it."""
-    return frame["status"].fillna("").eq("no_vocals")
+    return frame["status"].fillna("").eq(STATUS_NO_VOCALS)
 
 
 def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_version: str,
@@ -66,9 +62,9 @@ def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_versio
 
     Returns
     -------
-    DataFrame with the columns of ``TAG_SCHEMA_DDL``, one row per input track, in input order.
+    DataFrame with the columns of :data:`lid_spark.schemas.TAG_SCHEMA`, one row per input track, in input order.
     """
-    tagged_at = tagged_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    tagged_at = tagged_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     out = pd.DataFrame({"track_id": frame["track_id"].to_numpy()})
     out["feature_fingerprint"] = frame["feature_fingerprint"].to_numpy()
     out["model_version"] = model_version
@@ -81,7 +77,7 @@ def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_versio
     rows = []
     for track_id, instr, use, status in zip(frame["track_id"], instrumental, usable, frame["status"]):
         if instr:
-            rows.append((INSTRUMENTAL, 1.0, None, None, True, ["audio"], "instrumental", "no vocals in the audio"))
+            rows.append((INSTRUMENTAL, 1.0, None, None, True, ["audio"], TAG_INSTRUMENTAL, "no vocals in the audio"))
         elif track_id in preds.index:
             p = preds.loc[track_id]
             scores = {str(k): float(v) for k, v in dict(p["scores"]).items()}
@@ -89,12 +85,12 @@ def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_versio
             reason = None if confident else "best language below its threshold or the confidence floor"
             second = p["second_language"] if isinstance(p["second_language"], str) else None
             rows.append((p["language"], float(p["confidence"]), scores, second, False, list(p["modalities"]),
-                         "tagged" if confident else "low_confidence", reason))
+                         TAG_TAGGED if confident else TAG_LOW_CONFIDENCE, reason))
         else:
             why = f"no usable features (audio status: {status or 'not extracted'}, no consumption embedding)"
             if use:
                 why = "features present but no prediction was returned"
-            rows.append((UNDETERMINED, 0.0, None, None, False, [], "no_features", why))
+            rows.append((UNDETERMINED, 0.0, None, None, False, [], TAG_NO_FEATURES, why))
     cols = ["language", "confidence", "scores", "second_language", "is_instrumental", "modalities", "status", "reason"]
     decided = pd.DataFrame(rows, columns=cols)
     for col in cols:

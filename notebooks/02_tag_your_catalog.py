@@ -36,8 +36,14 @@ from lid_spark.config import load_config
 from lid_spark.errors import InputError
 from lid_spark.notebook import notebook_parameters, split_settings
 from lid_spark.spark import get_spark
-from lid_spark.stages import (cooccurrence, extract_features, fit_codebook, tag_catalog, train_classifier,
-                              train_embeddings)
+from lid_spark.stages import (
+    cooccurrence,
+    extract_features,
+    fit_codebook,
+    tag_catalog,
+    train_classifier,
+    train_embeddings,
+)
 from lid_spark.tables import input_table, read_table, resolve_table
 from lid_spark.tagging import model_directory
 

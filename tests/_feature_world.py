@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import types as T
 
 from lid_spark import LANGUAGE_CLASSES
+from lid_spark.schemas import (
+    AUDIO_STATUS,
+    EMBEDDINGS_SCHEMA,
+    STATUS_MISSING,
+    STATUS_NO_VOCALS,
+    STATUS_OK,
+    TIMBRAL_FEATURES,
+    VOCAL_SEGMENTS,
+)
 
 DIMS = {"consumption": 8, "timbral": 8, "vocals": 12}
 NOISE = {"consumption": 0.8, "timbral": 1.3, "vocals": 1.0}
@@ -44,11 +54,11 @@ def make_world(tracks_per_language: int = 30, tracks_per_artist: int = 3, seed: 
                 if rng.random() >= missing_consumption:
                     consumption.append((track, vec("consumption").tolist(), "sgns-test"))
                 if rng.random() < missing_audio:
-                    status.append((track, "missing_file", "not found", None, 0, None, "audio-test"))
+                    status.append((track, STATUS_MISSING, "not found", None, 0, None, "audio-test"))
                     continue
                 timbral.append((track, vec("timbral").tolist(), "audio-test"))
                 if rng.random() < no_vocals:
-                    status.append((track, "no_vocals", None, 0.0, 0, 12.0, "audio-test"))
+                    status.append((track, STATUS_NO_VOCALS, None, 0.0, 0, 12.0, "audio-test"))
                     continue
                 song_vocals = vec("vocals")
                 n_seg = int(rng.integers(1, 5))
@@ -62,16 +72,14 @@ def make_world(tracks_per_language: int = 30, tracks_per_artist: int = 3, seed: 
                     segments.append((track, s, start, start + length, emb.tolist(),
                                      {lg: float(p) for lg, p in zip(LANGUAGE_CLASSES, probs)}, "audio-test"))
                     start += length + 0.5
-                status.append((track, "ok", None, 0.6, n_seg, 12.0, "audio-test"))
+                status.append((track, STATUS_OK, None, 0.6, n_seg, 12.0, "audio-test"))
     return {
         "tracks": pd.DataFrame(tracks, columns=["track_id", "artist_id", "audio_uri", "duration_s"]),
         "labels": pd.DataFrame(labels, columns=["track_id", "language"]),
-        "consumption": pd.DataFrame(consumption, columns=["track_id", "vector", "model_version"]),
-        "timbral": pd.DataFrame(timbral, columns=["track_id", "vector", "feature_version"]),
-        "segments": pd.DataFrame(segments, columns=["track_id", "seg_idx", "start_s", "end_s", "embedding",
-                                                    "spoken_lid_scores", "feature_version"]),
-        "status": pd.DataFrame(status, columns=["track_id", "status", "error", "vocal_ratio", "n_segments",
-                                                "duration_s", "feature_version"]),
+        "consumption": pd.DataFrame(consumption, columns=SCHEMAS["consumption"].fieldNames()),
+        "timbral": pd.DataFrame(timbral, columns=SCHEMAS["timbral"].fieldNames()),
+        "segments": pd.DataFrame(segments, columns=SCHEMAS["segments"].fieldNames()),
+        "status": pd.DataFrame(status, columns=SCHEMAS["status"].fieldNames()),
     }
 
 
@@ -94,13 +102,13 @@ def feature_rows(world: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return rows
 
 
+# Inputs as DDL (the tests extend the tracks one); the feature tables as the stages write them
+# (lid_spark.schemas), the planted status rows without audio_uri and extracted_at.
 SCHEMAS = {
     "tracks": "track_id string, artist_id string, audio_uri string, duration_s double",
     "labels": "track_id string, language string",
-    "consumption": "track_id string, vector array<float>, model_version string",
-    "timbral": "track_id string, vector array<float>, feature_version string",
-    "segments": ("track_id string, seg_idx int, start_s double, end_s double, embedding array<float>, "
-                 "spoken_lid_scores map<string,float>, feature_version string"),
-    "status": ("track_id string, status string, error string, vocal_ratio double, n_segments int, "
-               "duration_s double, feature_version string"),
+    "consumption": EMBEDDINGS_SCHEMA,
+    "timbral": TIMBRAL_FEATURES,
+    "segments": VOCAL_SEGMENTS,
+    "status": T.StructType([f for f in AUDIO_STATUS.fields if f.name not in ("audio_uri", "extracted_at")]),
 }

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lid_spark.audio import decode as dec
 from lid_spark.audio.decode import AudioError, decode, resolve_uri
 from lid_spark.audio.pipeline import analyse_track
-from lid_spark.audio.segments import spread_evenly, split_intervals, vocal_segments, voiced_intervals
+from lid_spark.audio.segments import split_intervals, spread_evenly, vocal_segments, voiced_intervals
 from lid_spark.audio.separation import SoftMaskSeparator, make_separator, repeating_spectrum, sdr, si_sdr
 from lid_spark.audio.timbral import JSON_NAME, NPZ_NAME, Codebook, log_mel, with_deltas
 from lid_spark.config import load_config
 from lid_spark.errors import InputError, ParameterError
+from lid_spark.schemas import STATUS_MISSING
 from tests.audio_samples import SR, accompaniment, drone, song
 
 
@@ -124,7 +124,7 @@ def test_resolve_uri_and_other_schemes(tmp_path):
     assert len(decode("memory://lid-spark-test/t.flac").wave) == 16000
     with pytest.raises(AudioError) as info:
         decode("memory://lid-spark-test/none.flac")
-    assert info.value.status == dec.STATUS_MISSING
+    assert info.value.status == STATUS_MISSING
 
 
 # -- separation --------------------------------------------------------------------------------------
@@ -404,9 +404,9 @@ class _FlakySeparator(SoftMaskSeparator):
 
 
 def test_separation_failure_is_a_track_status_and_an_unavailable_backend_stops(tmp_path):
-    from lid_spark.audio.decode import STATUS_SEPARATION_FAILED, STATUSES
     from lid_spark.audio.pipeline import extract_tracks
     from lid_spark.audio.separation import SeparationUnavailable
+    from lid_spark.schemas import STATUS_SEPARATION_FAILED, STATUSES
 
     cfg = load_config()
     for name in ("a", "b", "c"):

@@ -7,17 +7,30 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from planted import PLAYS_SCHEMA, planted_catalog
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from scipy.stats import norm, spearmanr
 
-from lid_spark.consumption.debias import (correct_scores, directed_edges, graph_measures, k_occurrence_skewness,
-                                          normal_cdf_column, top_k)
-from lid_spark.consumption.pairs import (filter_counts, filter_pairs, llr, pair_counts, score_pairs, signed_llr,
-                                         track_marginals)
+from lid_spark.consumption.debias import (
+    correct_scores,
+    directed_edges,
+    graph_measures,
+    k_occurrence_skewness,
+    normal_cdf_column,
+    top_k,
+)
+from lid_spark.consumption.pairs import (
+    filter_counts,
+    filter_pairs,
+    llr,
+    pair_counts,
+    score_pairs,
+    signed_llr,
+    track_marginals,
+)
 from lid_spark.consumption.sessions import label_plays, session_tracks, with_session_key
 from lid_spark.errors import ParameterError
-from planted import PLAYS_SCHEMA, planted_catalog
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
 NOW = datetime(2026, 6, 1)
@@ -215,6 +228,7 @@ def test_graph_measures_agree_with_numpy_and_scipy(spark):
 @pytest.mark.slow
 def test_cooccurrence_job_writes_tables_report_and_is_idempotent(spark, table_config, tmp_path):
     from lid_spark.jobs import cooccurrence
+
     from lid_spark.tables import read_table, resolve_table
 
     plays_path, tracks_path, n_plays = planted_catalog(spark, tmp_path)

@@ -7,13 +7,13 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from planted import planted_catalog
 from pyspark.testing import assertDataFrameEqual
 
 from lid_spark.consumption.ranking import rank_metrics
 from lid_spark.consumption.sgns import noise_table, pair_weights, train_sgns
 from lid_spark.consumption.training import graph_from_neighbors, grid_points
 from lid_spark.errors import ParameterError
-from planted import planted_catalog
 
 
 def _two_communities(n_per: int = 30, degree: int = 8, seed: int = 0):
@@ -107,6 +107,7 @@ def test_torch_distributor_two_processes_equals_one_process(spark):
 @pytest.mark.slow
 def test_train_embeddings_job_evaluates_picks_best_and_is_idempotent(spark, table_config, tmp_path):
     from lid_spark.jobs import train_embeddings
+
     from lid_spark.consumption.debias import neighbor_graph
     from lid_spark.consumption.pairs import cooccurrence_pairs
     from lid_spark.consumption.sessions import label_configured_plays, session_tracks

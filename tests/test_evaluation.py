@@ -11,11 +11,23 @@ from sklearn.metrics import average_precision_score
 
 from lid_spark import LANGUAGE_CLASSES, TARGET_LANGUAGES
 from lid_spark.errors import ParameterError
-from lid_spark.metrics import (average_precision, best_f1_threshold, confusion_matrix, language_metrics,
-                                          map_difference_interval, precision_recall_f1)
 from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
-from lid_spark.evaluation.report import (TABLE1_SUBSETS, TABLE2_VARIANTS, calibration, quality_checks, verdict,
-                                         write_report)
+from lid_spark.evaluation.report import (
+    TABLE1_SUBSETS,
+    TABLE2_VARIANTS,
+    calibration,
+    quality_checks,
+    verdict,
+    write_report,
+)
+from lid_spark.metrics import (
+    average_precision,
+    best_f1_threshold,
+    confusion_matrix,
+    language_metrics,
+    map_difference_interval,
+    precision_recall_f1,
+)
 from tests._feature_world import SCHEMAS, make_world
 
 
@@ -148,13 +160,14 @@ def _write_world(spark, cfg, world, tmp_path):
 @pytest.mark.slow
 def test_train_and_evaluate_jobs_on_planted_tables(spark, table_config, tmp_path):
     from lid_spark.jobs import evaluate, train_classifier
+
     from lid_spark.model.artifact import LanguageClassifier
 
     world = make_world(tracks_per_language=24, seed=3)
     cfg = _write_world(spark, table_config, world, tmp_path)
     settings = [f"inputs.{k}={v}" for k, v in cfg.to_dict()["inputs"].items() if v] + [
         f"tables.location={cfg.tables.location}", f"output.report_dir={cfg.output.report_dir}",
-        f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.num_threads=1",
+        f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.torch_threads=1",
         "classifier.epochs=25", "classifier.learning_rate=0.003", "classifier.segments_per_track=2",
         "evaluation.subsets=[timbral, vocals, consumption, multimodal]"]
     assert train_classifier.main(settings) == 0

@@ -185,7 +185,6 @@ def test_rerun_changes_nothing(spark, first_run, job_config):
 
 def test_tracks_that_failed_are_retried_by_a_rerun(spark, first_run, job_config):
     from delta.tables import DeltaTable
-
     from lid_spark.jobs import extract_features
 
     # As if the separator process had died on song_fr during the first run.
@@ -233,7 +232,7 @@ def test_changed_uri_and_settings_are_redone(spark, first_run, job_config, catal
 
 
 def test_pin_task_gpu_outside_a_gpu_task():
-    from lid_spark.udfs.audio_features import pin_task_gpu
+    from lid_spark.udfs.worker import pin_task_gpu
 
     before = os.environ.get("CUDA_VISIBLE_DEVICES")
     # No Spark task (or a task without a GPU): the setting is returned unchanged, nothing pinned.
@@ -243,6 +242,7 @@ def test_pin_task_gpu_outside_a_gpu_task():
 
 def test_extract_without_codebook_is_refused(spark, job_config, tmp_path):
     from lid_spark.jobs import extract_features
+
     from lid_spark.errors import InputError
 
     with pytest.raises(InputError, match="fit_codebook"):

@@ -14,11 +14,17 @@ from lid_spark.errors import InputError, ParameterError
 from lid_spark.metrics import precision_recall_f1, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.dataset import add_modality_flags
-from lid_spark.model.features import (InputBatch, InputLayout, ModalityStats, fan_out, song_scores,
-                                      with_vocal_scores)
+from lid_spark.model.features import InputBatch, InputLayout, ModalityStats, fan_out, song_scores, with_vocal_scores
 from lid_spark.model.resnet1d import ResNet1D
-from lid_spark.model.train import (TrainSettings, artist_split, data_fingerprint, parse_augmentation,
-                                   train_model, train_or_load, training_inputs)
+from lid_spark.model.train import (
+    TrainSettings,
+    artist_split,
+    data_fingerprint,
+    parse_augmentation,
+    train_model,
+    train_or_load,
+    training_inputs,
+)
 from tests._feature_world import feature_rows, make_world
 
 
@@ -190,7 +196,7 @@ def tiny_data():
     return rows[rows.split == "train"].reset_index(drop=True), rows[rows.split == "val"].reset_index(drop=True)
 
 
-FAST = dict(channels=4, epochs=2, num_threads=1, device="cpu")
+FAST = dict(channels=4, epochs=2, torch_threads=1, device="cpu")
 
 
 def test_training_is_deterministic_under_a_seed(tiny_data):
@@ -299,13 +305,14 @@ def test_vocal_scores_are_part_of_the_model(tiny_data, tmp_path):
 @pytest.mark.slow
 def test_track_feature_frame_contract(spark, table_config):
     from lid_spark.model.features import track_feature_frame
+    from lid_spark.schemas import STATUS_NO_VOCALS, STATUS_OK
     from lid_spark.tables import resolve_table, write_table
     from tests._feature_world import SCHEMAS
 
     lid = {"en": 0.7, "ot": 0.3}
     segments = [("t1", 1, 2.0, 5.0, [1.0, 1.0], lid, "v"), ("t1", 0, 0.0, 1.0, [0.0, 0.0], lid, "v")]
     timbral = [("t1", [0.5, 0.5, 0.5], "v"), ("t1", [0.5, 0.5, 0.5], "v"), ("t2", [0.1, 0.2, 0.3], "v")]
-    status = [("t1", "ok", None, 0.5, 2, 10.0, "v"), ("t2", "no_vocals", None, 0.0, 0, 10.0, "v")]
+    status = [("t1", STATUS_OK, None, 0.5, 2, 10.0, "v"), ("t2", STATUS_NO_VOCALS, None, 0.0, 0, 10.0, "v")]
     for rows, key, table in ((segments, "segments", "vocal_segments"), (timbral, "timbral", "timbral_features"),
                              (status, "status", "audio_status")):
         write_table(spark.createDataFrame(rows, SCHEMAS[key]), resolve_table(table_config, table))

@@ -22,7 +22,7 @@ TINY = " ".join([
     "cooccurrence.min_users=1", "embeddings.dim=16", "embeddings.epochs=2", "embeddings.evaluate=false",
     "embeddings.peers=[]", "audio.timbral.n_mels=32", "audio.timbral.codebook_size=8",
     "audio.timbral.fit_frames_per_track=100", "audio.segments.max_per_track=2", "audio.udf.partitions=2",
-    "classifier.channels=8", "classifier.epochs=4", "classifier.num_threads=1", "classifier.segments_per_track=2",
+    "classifier.channels=8", "classifier.epochs=4", "classifier.torch_threads=1", "classifier.segments_per_track=2",
     "evaluation.subsets=[multimodal]", "evaluation.table2=false", "evaluation.mlflow.enabled=false",
     "evaluation.tsne_max_points=50", "evaluation.tsne_perplexity=5.0",
 ])

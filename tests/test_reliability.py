@@ -65,7 +65,7 @@ EXTRA_ROWS = [(None, "a0", "good.flac", 6.0), ("good", "a0", "good.flac", 6.0),
 SETTINGS = ["spark.shuffle_partitions=2", "audio.max_seconds=30.0", "audio.decode_block_seconds=1.0",
             "audio.timbral.n_mels=32", "audio.timbral.codebook_size=4", "audio.udf.tracks_per_batch=2",
             "audio.udf.partitions=2", "classifier.features=timbral", "classifier.channels=8",
-            "classifier.num_threads=1", "classifier.epochs=8", "classifier.segments_per_track=2",
+            "classifier.torch_threads=1", "classifier.epochs=8", "classifier.segments_per_track=2",
             "evaluation.mlflow.enabled=false"]
 
 
@@ -365,7 +365,6 @@ def test_python_worker_killed_inside_the_feature_udf_is_retried_without_lost_or_
 @pytest.mark.slow
 def test_tagging_killed_during_its_merge_then_rerun_equals_a_clean_run(spark, catalog, tagged):
     from delta.tables import DeltaTable
-
     from lid_spark.jobs import tag_catalog
 
     _, clean = tagged
@@ -437,8 +436,8 @@ def test_tampered_model_is_refused_before_any_work(spark, catalog, tagged, tmp_p
     import hashlib
 
     import torch
-
     from lid_spark.jobs import tag_catalog
+
     from lid_spark.model.artifact import LanguageClassifier
 
     model = tmp_path / "model"

@@ -18,9 +18,9 @@ import soundfile as sf
 
 from lid_spark.audio.separation import make_separator, sdr, separator_from_config
 from lid_spark.audio.separation.spleeter import STATUS_SEPARATION_FAILED, SpleeterSeparator, SpleeterUnavailable
+from lid_spark.errors import ParameterError
 from lid_spark.tools.spleeter.env import build_spleeter_env
 from lid_spark.tools.spleeter.training import sung_stems
-from lid_spark.errors import ParameterError
 
 SR = 16000
 N_TRAIN, N_HELD_OUT = 10, 4

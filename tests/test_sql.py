@@ -5,14 +5,14 @@ import datetime as dt
 import pytest
 
 from lid_spark.errors import ParameterError
+from lid_spark.schemas import TAG_INSTRUMENTAL, TAG_LOW_CONFIDENCE, TAG_SCHEMA, TAG_TAGGED
 from lid_spark.sql import EXAMPLE_QUERIES, create_current_tags_view, render_query, run_query
 from lid_spark.tables import merge_upsert, parse_table_ref, resolve_table, write_table
-from lid_spark.tagging import TAG_SCHEMA_DDL
 
 NOW = dt.datetime(2026, 1, 1)
 
 
-def _tag(track_id, language, status="tagged", confidence=0.9, model="m1", second=None):
+def _tag(track_id, language, status=TAG_TAGGED, confidence=0.9, model="m1", second=None):
     return (track_id, language, confidence, {language: confidence}, second, language == "zxx",
             ["audio"], status, None, 1, model, NOW)
 
@@ -25,11 +25,11 @@ def tags_cfg(spark, table_config, tmp_path):
         parse_table_ref(tracks_path))
     cfg = table_config.with_overrides([f"inputs.tracks={tracks_path}"])
     ref = resolve_table(cfg, "language_tags")
-    v0 = [_tag("a", "ta"), _tag("b", "hi", "low_confidence", 0.3), _tag("c", "fr", second="en"),
-          _tag("d", "zxx", "instrumental", 1.0), _tag("e", "en")]
-    merge_upsert(spark, spark.createDataFrame(v0, TAG_SCHEMA_DDL), ref, keys=["track_id"])
+    v0 = [_tag("a", "ta"), _tag("b", "hi", TAG_LOW_CONFIDENCE, 0.3), _tag("c", "fr", second="en"),
+          _tag("d", "zxx", TAG_INSTRUMENTAL, 1.0), _tag("e", "en")]
+    merge_upsert(spark, spark.createDataFrame(v0, TAG_SCHEMA), ref, keys=["track_id"])
     v1 = [_tag("a", "te", model="m2"), _tag("e", "en", model="m2")]
-    merge_upsert(spark, spark.createDataFrame(v1, TAG_SCHEMA_DDL), ref, keys=["track_id"])
+    merge_upsert(spark, spark.createDataFrame(v1, TAG_SCHEMA), ref, keys=["track_id"])
     return cfg
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lid_spark.tools.synth.catalog import market_country
 from lid_spark.tables import read_table, resolve_table, write_table
+from lid_spark.tools.synth.catalog import market_country
 from tests._feature_world import SCHEMAS, make_world
 
 
@@ -31,7 +31,7 @@ def test_tag_catalog_counts_reruns_and_query_notebook(spark, table_config, tmp_p
     spark.createDataFrame(world["labels"], SCHEMAS["labels"]).write.format("delta").save(str(tmp_path / "labels"))
     settings = [f"inputs.tracks={tmp_path / 'tracks'}", f"inputs.labels={tmp_path / 'labels'}",
                 f"tables.location={cfg.tables.location}", f"output.report_dir={cfg.output.report_dir}",
-                f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.num_threads=1",
+                f"output.models_dir={cfg.output.models_dir}", "classifier.channels=8", "classifier.torch_threads=1",
                 "classifier.epochs=20", "classifier.segments_per_track=2"]
     assert train_classifier.main(settings) == 0
 

@@ -1,7 +1,11 @@
+import os
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from lid_spark.tagging import TAG_COLUMNS, tag_rows
+from lid_spark.schemas import STATUS_MISSING, STATUS_NO_VOCALS, STATUS_OK, STATUS_UNREADABLE, TAG_COLUMNS
+from lid_spark.tagging import tag_rows
 
 
 def _frame():
@@ -9,7 +13,7 @@ def _frame():
         "track_id": ["sure", "unsure", "instr", "nothing", "missing_pred"],
         "consumption": [np.ones(3), np.ones(3), None, None, np.ones(3)],
         "timbral": [np.ones(2), None, np.ones(2), None, None],
-        "status": ["ok", "missing_file", "no_vocals", "unreadable", None],
+        "status": [STATUS_OK, STATUS_MISSING, STATUS_NO_VOCALS, STATUS_UNREADABLE, None],
         "feature_fingerprint": [1, 2, 3, 4, 5],
     })
 
@@ -41,3 +45,59 @@ def test_every_track_gets_one_row_with_a_status():
 def test_no_predictions_at_all():
     out = tag_rows(_frame(), None, "m1", min_confidence=0.5)
     assert list(out.status) == ["no_features", "no_features", "instrumental", "no_features", "no_features"]
+
+
+class _FakeClassifier:
+    def predict_tracks(self, wanted, second_language_min):
+        return _preds()[_preds().track_id.isin(wanted.track_id)]
+
+
+class _GPUs:
+    addresses = ["1"]
+
+
+class _GPUTask:
+    def resources(self):
+        return {"gpu": _GPUs()}
+
+
+@pytest.fixture()
+def worker(monkeypatch):
+    """A fresh worker-model cache, a fake classifier loader that records its device, and the
+    environment restored afterwards."""
+    import pyspark
+    from lid_spark.udfs import worker
+
+    from lid_spark.model.artifact import LanguageClassifier
+
+    monkeypatch.setattr(worker, "_MODELS", {})
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    loads = []
+
+    def fake_load(directory, device="cpu"):
+        loads.append((directory, device))
+        return _FakeClassifier()
+
+    monkeypatch.setattr(LanguageClassifier, "load", staticmethod(fake_load))
+    monkeypatch.setattr(pyspark.TaskContext, "get", staticmethod(lambda: _GPUTask()))
+    return loads
+
+
+def test_tagging_udf_loads_once_on_the_task_gpu(worker):
+    from lid_spark.udfs.tagging import tag_batches
+
+    score = tag_batches("/models/m1", "m1", 0.5, 0.3, device="cuda", torch_threads=0)
+    out = list(score(iter([_frame(), _frame()])))
+    # Spark gave the task GPU 1: it is the only one visible and the classifier loads on cuda:0, once.
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    assert worker == [("/models/m1", "cuda:0")]
+    assert list(out[0].status) == list(out[1].status) == ["tagged", "low_confidence", "instrumental",
+                                                          "no_features", "no_features"]
+
+
+def test_tagging_udf_on_cpu_leaves_the_gpus_alone(worker):
+    from lid_spark.udfs.tagging import tag_batches
+
+    list(tag_batches("/models/m1", "m1", 0.5, 0.3, device="cpu", torch_threads=0)(iter([_frame()])))
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    assert worker == [("/models/m1", "cpu")]

@@ -1,14 +1,15 @@
 """Iterator pandas UDFs (``mapInPandas``) over tracks: feature extraction and codebook-fit sampling.
 
-Models load once per Python worker (a module-level cache keyed by their settings), not per batch.
-When Spark gives the task a GPU (``spark.task.resource.gpu.amount``), ``CUDA_VISIBLE_DEVICES`` is
-pinned to it before torch starts CUDA, so every framework in the worker sees only that GPU;
-otherwise the models run on CPU with ``audio.udf.torch_threads`` threads.
+Models load once per Python worker through :func:`lid_spark.udfs.worker.worker_model` (a cache
+keyed by their settings), not per batch. When Spark gives the task a GPU
+(``spark.task.resource.gpu.amount``), ``CUDA_VISIBLE_DEVICES`` is pinned to it before torch starts
+CUDA, so every framework in the worker sees only that GPU; otherwise the models run on CPU with
+``audio.udf.torch_threads`` threads.
 
-:func:`extract_features_udf` returns flat rows of two kinds, which ``jobs/extract_features.py``
-splits into the ``audio_status``, ``timbral_features`` and ``vocal_segments`` tables: one
-``track`` row per input track (always, whatever happened to it) and one ``segment`` row per
-vocal segment.
+:func:`extract_features_udf` returns flat rows of two kinds (:data:`lid_spark.schemas.EXTRACT_SCHEMA`),
+which the ``extract_features`` stage splits into the ``audio_status``, ``timbral_features`` and
+``vocal_segments`` tables: one ``track`` row per input track (always, whatever happened to it) and
+one ``segment`` row per vocal segment.
 """
 
 from __future__ import annotations
@@ -19,38 +20,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import types as T
+from lid_spark.udfs.worker import worker_model
 
 from lid_spark.config import Config
+from lid_spark.schemas import EXTRACT_SCHEMA, MEL_SCHEMA, SEGMENT, STATUS_OK, TRACK, is_missing
 
-TRACK, SEGMENT = "track", "segment"
-
-EXTRACT_SCHEMA = T.StructType([
-    T.StructField("kind", T.StringType(), False),
-    T.StructField("track_id", T.StringType(), False),
-    T.StructField("audio_uri", T.StringType(), True),
-    T.StructField("status", T.StringType(), True),
-    T.StructField("error", T.StringType(), True),
-    T.StructField("vocal_ratio", T.DoubleType(), True),
-    T.StructField("duration_s", T.DoubleType(), True),
-    T.StructField("n_segments", T.IntegerType(), True),
-    T.StructField("timbral", T.ArrayType(T.FloatType()), True),
-    T.StructField("seg_idx", T.IntegerType(), True),
-    T.StructField("start_s", T.DoubleType(), True),
-    T.StructField("end_s", T.DoubleType(), True),
-    T.StructField("embedding", T.ArrayType(T.FloatType()), True),
-    T.StructField("spoken_lid_scores", T.MapType(T.StringType(), T.FloatType()), True),
-])
-
-MEL_SCHEMA = T.StructType([
-    T.StructField("track_id", T.StringType(), False),
-    T.StructField("status", T.StringType(), False),
-    T.StructField("error", T.StringType(), True),
-    T.StructField("n_frames", T.IntegerType(), False),
-    T.StructField("mel", T.ArrayType(T.FloatType()), True),   # n_frames x n_mels, row-major
-])
-
-_MODELS: dict[str, tuple] = {}
 ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
@@ -69,32 +43,6 @@ def arrow_batch_rows(spark, rows: int):
             spark.conf.unset(ARROW_BATCH)
         else:
             spark.conf.set(ARROW_BATCH, previous)
-
-
-def pin_task_gpu(device: str) -> str:
-    """Make the task's GPU the only visible one; returns the device setting to load models with.
-
-    Parameters
-    ----------
-    device : str
-        ``audio.spoken_lid.device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-
-    Returns
-    -------
-    str
-        ``"cuda:0"`` (the pinned task GPU), or ``device`` unchanged when Spark gave no GPU or
-        ``device`` is ``cpu``.
-    """
-    if device == "cpu":
-        return device
-    from pyspark import TaskContext
-
-    context = TaskContext.get()
-    gpus = context.resources().get("gpu") if context is not None else None
-    if gpus is None or not gpus.addresses:
-        return device
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus.addresses)
-    return "cuda:0"
 
 
 # Fault injection for the reliability tests: when this variable names a file path that does not
@@ -123,18 +71,16 @@ def _fault_kill_worker_once() -> None:
 def _worker_models(cfg: Config):
     """(separator, spoken-LID model) for this worker, loaded on first use."""
     settings = cfg.audio
-    key = repr((settings.separation.to_dict(), settings.spoken_lid.to_dict(), settings.udf.torch_threads))
-    if key not in _MODELS:
-        import torch
 
+    def load(device: str):
         from lid_spark.audio.separation import separator_from_config
         from lid_spark.audio.spoken_lid import SpokenLID
 
-        device = pin_task_gpu(settings.spoken_lid.device)
-        torch.set_num_threads(settings.udf.torch_threads)
         spoken_lid = SpokenLID.load(settings.spoken_lid.source, device=device, savedir=settings.spoken_lid.savedir)
-        _MODELS[key] = (separator_from_config(cfg), spoken_lid)
-    return _MODELS[key]
+        return separator_from_config(cfg), spoken_lid
+
+    return worker_model("audio", (settings.separation.to_dict(), settings.spoken_lid.to_dict()), load,
+                        device=settings.spoken_lid.device, torch_threads=settings.udf.torch_threads)
 
 
 def extract_features_udf(cfg_data: dict, codebook, version: str):
@@ -159,7 +105,7 @@ def extract_features_udf(cfg_data: dict, codebook, version: str):
         for index, batch in enumerate(batches):
             if index:  # mid-task: after this task already returned rows for a batch
                 _fault_kill_worker_once()
-            uris = [None if pd.isna(u) else str(u) for u in batch["audio_uri"]]
+            uris = [None if is_missing(u) else str(u) for u in batch["audio_uri"]]
             tracks = extract_tracks(uris, cfg, separator, codebook, spoken_lid, scores=target_scores)
             yield _rows(batch["track_id"].tolist(), uris, tracks)
 
@@ -191,7 +137,7 @@ def mel_sample_udf(cfg_data: dict):
     """
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from lid_spark.audio.decode import STATUS_OK, AudioError, decode
+        from lid_spark.audio.decode import AudioError, decode
         from lid_spark.audio.timbral import log_mel, sample_frames
 
         cfg = Config(cfg_data)

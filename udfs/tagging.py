@@ -1,26 +1,25 @@
-"""The tagging pandas UDF: the classifier is loaded once per Python worker, then scores batches."""
+"""The tagging pandas UDF: the classifier is loaded once per Python worker, then scores batches.
+
+The classifier comes through :func:`lid_spark.udfs.worker.worker_model`: cached per worker, on the
+GPU Spark gave the task when ``tagging.device`` is not ``cpu``, with ``tagging.torch_threads``
+intra-op threads (0: torch's default).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
 import pandas as pd
-
-_CLASSIFIERS: dict[str, object] = {}
+from lid_spark.udfs.worker import worker_model
 
 
 def _classifier(model_dir: str, device: str, torch_threads: int):
-    from lid_spark.model.artifact import LanguageClassifier
+    def load(resolved: str):
+        from lid_spark.model.artifact import LanguageClassifier
 
-    key = f"{model_dir}|{device}"
-    if key not in _CLASSIFIERS:
-        if torch_threads > 0:
-            import torch
+        return LanguageClassifier.load(model_dir, device=resolved)
 
-            # Spark runs one task per core: more intra-op threads per worker only oversubscribe.
-            torch.set_num_threads(torch_threads)
-        _CLASSIFIERS[key] = LanguageClassifier.load(model_dir, device=device)
-    return _CLASSIFIERS[key]
+    return worker_model("tagging", model_dir, load, device=device, torch_threads=torch_threads)
 
 
 def tag_batches(model_dir: str, model_version: str, min_confidence: float, second_language_min: float,

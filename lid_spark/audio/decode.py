@@ -34,30 +34,15 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from lid_spark.errors import ParameterError
+from lid_spark.schemas import STATUS_EMPTY, STATUS_MISSING, STATUS_UNREADABLE
 
-# Per-track status codes shared by decoding, the pipeline and the audio_status table.
-STATUS_OK = "ok"
-STATUS_TRUNCATED = "truncated"      # decoded, but only the first max_seconds (or the part before damage) were kept
-STATUS_MISSING = "missing_file"
-STATUS_UNREADABLE = "unreadable"
-STATUS_EMPTY = "empty"              # a readable file with no samples
-STATUS_SILENT = "silent"            # samples, all (near) zero
-STATUS_NO_VOCALS = "no_vocals"      # sound, but no segment passed the vocal-activity threshold
-STATUS_NO_URI = "no_uri"            # the track has no audio_uri
-STATUS_FAILED = "failed"            # an unexpected error in feature extraction (message kept)
-STATUS_SEPARATION_FAILED = "separation_failed"  # the separator could not process this track (message kept)
-STATUSES = (STATUS_OK, STATUS_TRUNCATED, STATUS_MISSING, STATUS_UNREADABLE, STATUS_EMPTY, STATUS_SILENT,
-            STATUS_NO_VOCALS, STATUS_NO_URI, STATUS_SEPARATION_FAILED, STATUS_FAILED)
-# Statuses of failures that may pass on another try: extract_features redoes these tracks on a rerun.
-RETRY_STATUSES = (STATUS_SEPARATION_FAILED, STATUS_FAILED)
-# Statuses whose tracks carry features (segments and/or a timbral vector).
-FEATURE_STATUSES = (STATUS_OK, STATUS_TRUNCATED, STATUS_NO_VOCALS)
+# Re-exported until lid_spark.audio.separation.spleeter imports it from lid_spark.schemas.
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 class AudioError(Exception):
-    """A track's audio could not be decoded; ``status`` says why (one of :data:`STATUSES`)."""
+    """A track's audio could not be decoded; ``status`` says why (one of :data:`lid_spark.schemas.STATUSES`)."""
 
     def __init__(self, status: str, message: str):
         super().__init__(message)

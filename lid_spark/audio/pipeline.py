@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lid_spark.audio.decode import (STATUS_FAILED, STATUS_NO_URI, STATUS_NO_VOCALS, STATUS_OK, STATUS_SILENT,
-                                    STATUS_TRUNCATED, AudioError, decode)
+from lid_spark.audio.decode import AudioError, decode
 from lid_spark.audio.segments import segments_from_config
 from lid_spark.audio.separation import SeparationUnavailable, Separator
 from lid_spark.audio.timbral import Codebook
 from lid_spark.errors import ParameterError
+from lid_spark.schemas import STATUS_FAILED, STATUS_NO_URI, STATUS_NO_VOCALS, STATUS_OK, STATUS_SILENT, STATUS_TRUNCATED
 
 ScoresFn = Callable[[np.ndarray, Sequence[str]], dict[str, np.ndarray]]
 

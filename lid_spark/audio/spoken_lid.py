@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
@@ -228,7 +227,7 @@ class SpokenLID:
         self.embedding_dim: int = int(probe.shape[-1])
 
     @classmethod
-    def load(cls, source: str = "embedded", device: str = "auto", savedir: str | None = None) -> "SpokenLID":
+    def load(cls, source: str = "embedded", device: str = "auto", savedir: str | None = None) -> SpokenLID:
         """Load a speechbrain ECAPA language-ID model.
 
         Parameters

@@ -153,7 +153,7 @@ class Codebook:
     @classmethod
     def fit(cls, mel_frames: list[np.ndarray], sample_rate: int, n_mels: int = 64, window_seconds: float = 0.064,
             pca_variance: float = 0.95, codebook_size: int = 32, max_iter: int = 100, seed: int = 0,
-            feature_version: str = "audio-v1") -> "Codebook":
+            feature_version: str = "audio-v1") -> Codebook:
         """Fit PCA and the GMM codebook by EM on log-mel frames of unlabeled tracks.
 
         Parameters
@@ -244,7 +244,7 @@ class Codebook:
         return directory
 
     @classmethod
-    def load(cls, directory: str) -> "Codebook":
+    def load(cls, directory: str) -> Codebook:
         """Load a codebook saved by :meth:`save`, checking the npz against the recorded checksum."""
         json_path, npz_path = os.path.join(directory, JSON_NAME), os.path.join(directory, NPZ_NAME)
         if not (os.path.exists(json_path) and os.path.exists(npz_path)):

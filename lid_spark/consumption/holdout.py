@@ -16,8 +16,13 @@ from pyspark.sql import functions as F
 
 from lid_spark.consumption.debias import neighbor_graph
 from lid_spark.consumption.pairs import cooccurrence_pairs, pair_counts
-from lid_spark.consumption.ranking import (align_vectors, als_vectors, gensim_vectors, rank_metrics,
-                                           spark_word2vec_vectors)
+from lid_spark.consumption.ranking import (
+    align_vectors,
+    als_vectors,
+    gensim_vectors,
+    rank_metrics,
+    spark_word2vec_vectors,
+)
 from lid_spark.consumption.sessions import USED, session_tracks
 from lid_spark.consumption.training import fit_embeddings, graph_from_neighbors, grid_points, neighbors_to_pandas
 from lid_spark.errors import ParameterError

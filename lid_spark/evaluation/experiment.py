@@ -22,10 +22,9 @@ import pandas as pd
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.config import Config
 from lid_spark.errors import InputError
-from lid_spark.metrics import (confusion_matrix, language_metrics, map_difference_interval,
-                                          tune_thresholds)
 from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
 from lid_spark.evaluation.report import ordering_pairs, write_report
+from lid_spark.metrics import confusion_matrix, language_metrics, map_difference_interval, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.dataset import LabelledData
 from lid_spark.model.features import map_as_dict, segments_of

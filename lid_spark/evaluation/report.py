@@ -15,13 +15,12 @@ Example
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from lid_spark import LANGUAGE_CLASSES
+from lid_spark.reports import write_json
+from lid_spark.schemas import is_missing
 
 TABLE1_SUBSETS = ("timbral", "vocals", "consumption", "audio", "multimodal", "spoken_lid_direct")
 TABLE2_VARIANTS = ("baseline_Z", "baseline_A", "aug_Z", "aug_Z+G", "aug_A", "aug_A+G")
@@ -34,7 +33,7 @@ _TITLES = {"timbral": "Timbral", "vocals": "Vocals", "consumption": "Consumption
 
 
 def _fmt(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
+    return "–" if is_missing(value) else f"{value:.3f}"
 
 
 def _rows(table: Mapping) -> list[str]:
@@ -182,16 +181,6 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
     return "\n".join(parts) + "\n"
 
 
-def _clean(value):
-    if isinstance(value, Mapping):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if np.isnan(value) else float(value)
-    return value
-
-
 def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[str, int],
                  models: Mapping[str, str], figures: list[str], intervals: Mapping | None = None) -> dict[str, Path]:
     """Write table1.json, table2.json, calibration.json and report.md into ``report_dir``."""
@@ -199,10 +188,9 @@ def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[s
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table1": out / "table1.json", "table2": out / "table2.json",
              "calibration": out / "calibration.json", "report": out / "report.md"}
-    paths["table1"].write_text(json.dumps(_clean(table1), indent=1), encoding="utf-8")
-    paths["table2"].write_text(json.dumps(_clean(table2), indent=1), encoding="utf-8")
-    paths["calibration"].write_text(json.dumps(_clean({"calibration": calibration(table1),
-                                                       "checks": quality_checks(table1, table2, intervals)}),
-                                               indent=1), encoding="utf-8")
+    write_json(paths["table1"], table1)
+    write_json(paths["table2"], table2)
+    write_json(paths["calibration"], {"calibration": calibration(table1),
+                                      "checks": quality_checks(table1, table2, intervals)})
     paths["report"].write_text(report_markdown(table1, table2, counts, models, figures, intervals), encoding="utf-8")
     return paths

@@ -31,8 +31,15 @@ import torch
 
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
-from lid_spark.model.features import (InputBatch, InputLayout, ModalityStats, available_modalities, fan_out,
-                                      song_scores, with_vocal_scores)
+from lid_spark.model.features import (
+    InputBatch,
+    InputLayout,
+    ModalityStats,
+    available_modalities,
+    fan_out,
+    song_scores,
+    with_vocal_scores,
+)
 from lid_spark.model.resnet1d import ResNet1D
 
 WEIGHTS_FILE = "weights.pt"
@@ -232,7 +239,7 @@ class LanguageClassifier:
         return out
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, device: str = "cpu") -> "LanguageClassifier":
+    def load(cls, directory: str | os.PathLike, device: str = "cpu") -> LanguageClassifier:
         """Read an artifact directory; InputError when a file is missing or fails its checksum."""
         src = Path(directory)
         for name in (WEIGHTS_FILE, META_FILE, CHECKSUM_FILE):

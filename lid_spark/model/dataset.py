@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from lid_spark import LANGUAGE_CLASSES
@@ -23,6 +22,7 @@ from lid_spark.errors import InputError
 from lid_spark.model.features import MODALITIES, subset_modalities, track_feature_frame
 from lid_spark.model.train import artist_split
 from lid_spark.progress import get_logger
+from lid_spark.schemas import is_missing
 
 log = get_logger(__name__)
 
@@ -46,7 +46,7 @@ class LabelledData:
 
 
 def _present(value) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value)) and len(value) > 0
+    return not is_missing(value)
 
 
 def add_modality_flags(pdf: pd.DataFrame) -> pd.DataFrame:

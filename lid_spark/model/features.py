@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from lid_spark.errors import InputError, ParameterError
+from lid_spark.schemas import is_missing
 
 MODALITIES = ("consumption", "timbral", "vocals")
 # The paper's ablation (Table 1): which modalities each model variant sees, in input order.
@@ -76,7 +77,7 @@ class InputLayout:
     dims: dict[str, int]
 
     @classmethod
-    def for_subset(cls, subset: str, dims: Mapping[str, int]) -> "InputLayout":
+    def for_subset(cls, subset: str, dims: Mapping[str, int]) -> InputLayout:
         modalities = subset_modalities(subset)
         missing = [m for m in modalities if not dims.get(m)]
         if missing:
@@ -98,7 +99,7 @@ class InputLayout:
         return [[m, self.dims[m]] for m in self.modalities]
 
     @classmethod
-    def from_json(cls, items: Iterable) -> "InputLayout":
+    def from_json(cls, items: Iterable) -> InputLayout:
         items = [(str(m), int(d)) for m, d in items]
         return cls(tuple(m for m, _ in items), dict(items))
 
@@ -128,7 +129,7 @@ class InputBatch:
 
 
 def _vector(value, dim: int, what: str, track_id) -> np.ndarray | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if is_missing(value):
         return None
     arr = np.asarray(value, dtype=np.float32)
     if arr.size == 0:
@@ -142,7 +143,7 @@ def _vector(value, dim: int, what: str, track_id) -> np.ndarray | None:
 def segments_of(row) -> tuple[list, np.ndarray]:
     """A frame row's segment embeddings and durations (empty lists when it has none)."""
     segs = row.get("seg_embeddings")
-    if segs is None or (isinstance(segs, float) and np.isnan(segs)):
+    if is_missing(segs, empty=False):  # an empty list still has its durations checked
         return [], np.zeros(0)
     segs = list(segs)
     durations = row.get("seg_durations")
@@ -158,7 +159,7 @@ SCORE_FLOOR = 1e-4   # log scores are floored here: a class the spoken-LID model
 
 def map_as_dict(value) -> dict:
     """A map column value as a dict (Arrow gives maps as lists of (key, value) pairs)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if is_missing(value, empty=False):
         return {}
     return value if isinstance(value, dict) else dict(value)
 
@@ -191,7 +192,7 @@ def with_vocal_scores(pdf: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFra
     for row in pdf.to_dict("records"):
         segs, _ = segments_of(row)
         maps = row.get("seg_spoken_lid")
-        maps = [] if maps is None or (isinstance(maps, float) and np.isnan(maps)) else list(maps)
+        maps = [] if is_missing(maps) else list(maps)
         out = []
         for j, seg in enumerate(segs):
             scores = map_as_dict(maps[j]) if j < len(maps) else {}

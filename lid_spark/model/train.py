@@ -42,10 +42,19 @@ from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
 from lid_spark.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
-from lid_spark.model.features import (InputBatch, InputLayout, fan_out, fit_modality_stats, modality_dims,
-                                      segments_of, subset_modalities, with_vocal_scores)
+from lid_spark.model.features import (
+    InputBatch,
+    InputLayout,
+    fan_out,
+    fit_modality_stats,
+    modality_dims,
+    segments_of,
+    subset_modalities,
+    with_vocal_scores,
+)
 from lid_spark.model.resnet1d import ResNet1D, check_position
 from lid_spark.progress import get_logger
+from lid_spark.schemas import is_missing
 
 AUGMENTATIONS = ("none", "Z", "A", "Z+G", "A+G")
 SPLITS = ("train", "val", "test")
@@ -87,7 +96,7 @@ class TrainSettings:
     vocal_scores: bool = True
     weigh_segments: bool = True
     device: str = "auto"
-    num_threads: int = 1
+    torch_threads: int = 1
     model_version: str = "lid-v1"
     second_language_min: float = 0.25
 
@@ -98,7 +107,7 @@ class TrainSettings:
         for name in ("channels", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"classifier.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("patience", "lr_patience", "segments_per_track", "num_threads"):
+        for name in ("patience", "lr_patience", "segments_per_track", "torch_threads"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"classifier.{name} must be >= 0, got {getattr(self, name)}")
         if not (0 < self.lr_factor < 1):
@@ -107,7 +116,7 @@ class TrainSettings:
             raise ParameterError("classifier.learning_rate must be > 0, weight_decay and noise_scale >= 0")
 
     @classmethod
-    def from_config(cls, cfg, **overrides) -> "TrainSettings":
+    def from_config(cls, cfg, **overrides) -> TrainSettings:
         """Settings from ``cfg.classifier`` (and ``tagging.second_language_min``), with overrides."""
         c = cfg.classifier
         values = {f.name: c[f.name] for f in fields(cls) if f.name in c and f.name != "subset"}
@@ -196,7 +205,7 @@ def limit_segments(pdf: pd.DataFrame, max_segments: int, rng: np.random.Generato
 
 
 def _has(pdf: pd.DataFrame, column: str) -> np.ndarray:
-    return pdf[column].map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v)) and len(v) > 0).to_numpy()
+    return pdf[column].map(lambda v: not is_missing(v)).to_numpy()
 
 
 def has_timbral_replicas(settings: TrainSettings, layout: InputLayout) -> bool:
@@ -336,8 +345,8 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     log = get_logger(__name__)
     if len(train_pdf) == 0 or len(val_pdf) == 0:
         raise InputError(f"training needs tracks in train and val splits; got {len(train_pdf)} and {len(val_pdf)}")
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
     device = resolve_device(settings.device)
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
@@ -439,7 +448,7 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
 
 
 # Settings that change where a run executes but not what it learns.
-_PLACEMENT = ("device", "num_threads")
+_PLACEMENT = ("device", "torch_threads")
 
 
 def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainSettings, directory,

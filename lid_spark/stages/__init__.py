@@ -6,8 +6,7 @@ trains (or reuses) every model its tables need, ``tag_catalog`` among them.
 
 from __future__ import annotations
 
-from lid_spark.stages import (cooccurrence, evaluate, extract_features, fit_codebook, tag_catalog,
-                              train_embeddings)
+from lid_spark.stages import cooccurrence, evaluate, extract_features, fit_codebook, tag_catalog, train_embeddings
 
 PIPELINE = {
     "cooccurrence": cooccurrence,

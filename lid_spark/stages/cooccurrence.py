@@ -7,7 +7,7 @@ cooccurrence.json / cooccurrence.md under output.report_dir (counts, filters, hu
 popularity bias before and after the corrections). Reruns on the same input give the same tables.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
@@ -28,7 +28,7 @@ log = get_logger(__name__)
 def run(spark: SparkSession, cfg: Config) -> dict:
     """Run the stage on ``cfg``'s tables; returns the report (also written to the report directory)."""
     co = cfg.cooccurrence
-    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
     with step("label plays: validate, sessionize, cap per session, bots"):
         plays, labelled = label_configured_plays(spark, cfg, now)

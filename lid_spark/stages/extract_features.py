@@ -14,19 +14,32 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lid_spark.audio.decode import FEATURE_STATUSES, RETRY_STATUSES
 from lid_spark.audio.pipeline import feature_version, spoken_lid_tag
 from lid_spark.audio.timbral import Codebook, codebook_dir
 from lid_spark.config import Config
 from lid_spark.contract import conform, implausible_duration
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
-from lid_spark.tables import (TableRef, dedupe_latest, input_table, merge_upsert, read_table, replace_tracks,
-                              resolve_table, table_exists)
-from lid_spark.udfs.audio_features import EXTRACT_SCHEMA, SEGMENT, TRACK, arrow_batch_rows, extract_features_udf
-
-STATUS_COLUMNS = ["track_id", "audio_uri", "status", "error", "vocal_ratio", "n_segments", "duration_s"]
-SEGMENT_COLUMNS = ["track_id", "seg_idx", "start_s", "end_s", "embedding", "spoken_lid_scores"]
+from lid_spark.schemas import (
+    EXTRACT_SCHEMA,
+    FEATURE_STATUSES,
+    RETRY_STATUSES,
+    SEGMENT,
+    SEGMENT_COLUMNS,
+    STATUS_COLUMNS,
+    TRACK,
+)
+from lid_spark.tables import (
+    TableRef,
+    dedupe_latest,
+    input_table,
+    merge_upsert,
+    read_table,
+    replace_tracks,
+    resolve_table,
+    table_exists,
+)
+from lid_spark.udfs.audio_features import arrow_batch_rows, extract_features_udf
 
 
 def tracks_to_extract(spark: SparkSession, tracks: DataFrame, status_ref: TableRef, version: str) -> DataFrame:

@@ -17,8 +17,9 @@ from lid_spark.contract import conform
 from lid_spark.errors import InputError
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
+from lid_spark.schemas import MEL_SCHEMA
 from lid_spark.tables import input_table, read_table
-from lid_spark.udfs.audio_features import MEL_SCHEMA, arrow_batch_rows, mel_sample_udf
+from lid_spark.udfs.audio_features import arrow_batch_rows, mel_sample_udf
 
 
 def run(spark: SparkSession, cfg: Config) -> dict:

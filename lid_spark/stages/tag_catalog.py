@@ -19,8 +19,9 @@ from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.features import track_feature_frame
 from lid_spark.progress import step
 from lid_spark.reports import write_report
+from lid_spark.schemas import TAG_SCHEMA
 from lid_spark.tables import input_table, merge_upsert, read_table, resolve_table, table_exists
-from lid_spark.tagging import TAG_SCHEMA_DDL, model_directory
+from lid_spark.tagging import model_directory
 from lid_spark.udfs.tagging import tag_batches
 
 
@@ -85,7 +86,7 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
         tags = todo.mapInPandas(
             tag_batches(model_dir, model_version, cfg.tagging.min_confidence, cfg.tagging.second_language_min,
                         cfg.tagging.device, cfg.tagging.torch_threads),
-            TAG_SCHEMA_DDL,
+            TAG_SCHEMA,
         ).persist()
         scored = tags.count()
         score_seconds = time.perf_counter() - score_start

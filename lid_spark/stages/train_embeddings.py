@@ -7,11 +7,10 @@ Delta table consumption_embeddings (track_id, vector, model_version) and the rep
 train_embeddings.json / .md under output.report_dir. The same seed gives the same table.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from lid_spark.config import Config
 from lid_spark.consumption.holdout import evaluate_embeddings
@@ -19,16 +18,10 @@ from lid_spark.consumption.sessions import label_configured_plays
 from lid_spark.consumption.training import fit_embeddings, graph_from_neighbors, neighbors_to_pandas
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
+from lid_spark.schemas import EMBEDDINGS_SCHEMA
 from lid_spark.tables import read_table, resolve_table, write_table
 
 log = get_logger(__name__)
-
-EMBEDDINGS_SCHEMA = T.StructType([
-    T.StructField("track_id", T.StringType(), False),
-    T.StructField("vector", T.ArrayType(T.FloatType(), False), False),
-    T.StructField("model_version", T.StringType(), False),
-])
-
 
 def run(spark: SparkSession, cfg: Config) -> dict:
     """Run the stage on ``cfg``'s tables; returns the report (also written to the report directory)."""
@@ -38,7 +31,7 @@ def run(spark: SparkSession, cfg: Config) -> dict:
 
     if emb.evaluate:
         with step("held-out ranking: SGNS grid and peers"):
-            _, labelled = label_configured_plays(spark, cfg, datetime.now(timezone.utc).replace(tzinfo=None))
+            _, labelled = label_configured_plays(spark, cfg, datetime.now(UTC).replace(tzinfo=None))
             evaluation = evaluate_embeddings(labelled, cfg.cooccurrence.to_dict(), params, grid=emb.grid.to_dict(),
                                              peers=list(emb.peers))
         params.update(evaluation["best_params"])

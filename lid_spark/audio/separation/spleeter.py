@@ -38,9 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lid_spark.audio.decode import STATUS_SEPARATION_FAILED, AudioError
+from lid_spark.audio.decode import AudioError
 from lid_spark.audio.separation.base import SeparationUnavailable, Separator
 from lid_spark.errors import ParameterError
+from lid_spark.schemas import STATUS_SEPARATION_FAILED
 
 WORKER_SCRIPT = Path(__file__).with_name("spleeter_worker.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
