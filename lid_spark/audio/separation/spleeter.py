@@ -44,8 +44,9 @@ from lid_spark.errors import ParameterError
 from lid_spark.schemas import STATUS_SEPARATION_FAILED
 
 WORKER_SCRIPT = Path(__file__).with_name("spleeter_worker.py")
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_ENV = PROJECT_ROOT / ".venv-spleeter"
+_CHECKOUT = Path(__file__).resolve().parents[3]
+# A checkout keeps the environment beside its .venv; an installed package, in the working directory.
+DEFAULT_ENV = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()) / ".venv-spleeter"
 BUILD_COMMAND = "lid-spark spleeter_env"
 _HEADER_BYTES = 4
 
@@ -68,7 +69,7 @@ def resolve_env_python(env: str | os.PathLike | None = None) -> Path:
     ----------
     env : path, optional
         The environment's directory or its Python executable (``audio.separation.spleeter_env``);
-        default ``.venv-spleeter`` in the project checkout.
+        default ``.venv-spleeter`` in the project checkout (the working directory for an installed package).
 
     Returns
     -------
