@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     audio_seconds = sum(len(w) for w in waves) / sr
 
     conf = cfg.audio.timbral
-    codebook = Codebook.fit([run for w in waves for run in split_runs(log_mel(w, sr, conf.n_mels, conf.window_seconds))],
+    codebook = Codebook.fit([run for w in waves
+                             for run in split_runs(log_mel(w, sr, conf.n_mels, conf.window_seconds))],
                             sr, n_mels=conf.n_mels, window_seconds=conf.window_seconds,
                             pca_variance=conf.pca_variance, codebook_size=conf.codebook_size, seed=conf.seed)
     separator = separator_from_config(cfg)

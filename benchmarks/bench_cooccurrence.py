@@ -86,7 +86,8 @@ def _vm_hwm_mb(pid: int) -> float:
 DUCKDB_SQL = """
 CREATE OR REPLACE MACRO xlogx(x) AS CASE WHEN x > 0 THEN x * ln(x) ELSE 0 END;
 COPY (
-WITH plays AS (SELECT user_id, track_id, CAST(ts AS TIMESTAMP) AS ts, session_id FROM read_parquet('{plays}/*.parquet')),
+WITH plays AS (SELECT user_id, track_id, CAST(ts AS TIMESTAMP) AS ts, session_id
+  FROM read_parquet('{plays}/*.parquet')),
 catalog AS (SELECT DISTINCT track_id FROM read_parquet('{tracks}/*.parquet') WHERE track_id IS NOT NULL),
 valid AS (
   SELECT DISTINCT p.user_id, p.track_id, p.ts, p.session_id FROM plays p JOIN catalog c ON p.track_id = c.track_id
@@ -98,8 +99,8 @@ gaps AS (
   FROM flagged WINDOW w AS (PARTITION BY user_id, has_id ORDER BY ts, track_id)),
 keyed AS (
   SELECT user_id, track_id, CASE WHEN has_id THEN user_id || chr(31) || 's' || chr(31) || session_id
-    ELSE user_id || chr(31) || 'g' || chr(31) || CAST(sum(start) OVER (PARTITION BY user_id, has_id ORDER BY ts, track_id
-      ROWS UNBOUNDED PRECEDING) AS VARCHAR) END AS session_key
+    ELSE user_id || chr(31) || 'g' || chr(31) || CAST(sum(start) OVER (PARTITION BY user_id, has_id
+      ORDER BY ts, track_id ROWS UNBOUNDED PRECEDING) AS VARCHAR) END AS session_key
   FROM gaps),
 st AS (SELECT DISTINCT session_key, user_id, track_id FROM keyed),
 sized AS (SELECT *, count(*) OVER (PARTITION BY session_key) AS n_distinct FROM st),
@@ -153,7 +154,7 @@ def _engine_main(engine: str, datasets: list[dict], out_dir: str) -> None:
 def _run_engine(engine: str, datasets: list[dict], out_dir: str) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--engine", engine, "--datasets", json.dumps(datasets),
                            "--workdir", out_dir], capture_output=True, text=True, check=False)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{engine} run failed:\n{proc.stderr[-4000:]}")
     return json.loads(lines[-1][len("RESULT "):])

@@ -27,7 +27,8 @@ def main(argv=None) -> int:
     parser.add_argument("--plays", type=int, help="target number of plays (synth.plays)")
     parser.add_argument("--sessions-only", action="store_true", help="no audio: tracks, labels, truth and plays only")
     args = parser.parse_args(argv)
-    flags = {"tracks": args.tracks, "seconds": args.seconds, "seed": args.seed, "users": args.users, "plays": args.plays}
+    flags = {"tracks": args.tracks, "seconds": args.seconds, "seed": args.seed, "users": args.users,
+             "plays": args.plays}
     overrides = [f"synth.{key}={value}" for key, value in flags.items() if value is not None]
     _, cfg = parse_job_args(parser, argv, extra_overrides=overrides)
     out = Path(args.out)

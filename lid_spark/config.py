@@ -182,7 +182,8 @@ def _set_validated(data: dict, schema: Mapping, dotted: str, value: Any, source:
                 node[part] = value
             elif isinstance(schema_node[part], Mapping) and len(schema_node[part]) > 0:
                 if not isinstance(value, Mapping):
-                    raise ParameterError(f"{source}: {key_so_far} is a section; set its keys, e.g. {key_so_far}.<key>=...")
+                    raise ParameterError(f"{source}: {key_so_far} is a section; set its keys, "
+                                         f"e.g. {key_so_far}.<key>=...")
                 for sub_key, sub_value in value.items():
                     _set_validated(data, schema, f"{key_so_far}.{sub_key}", sub_value, source, sources)
             else:

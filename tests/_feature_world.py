@@ -48,7 +48,7 @@ def make_world(tracks_per_language: int = 30, tracks_per_artist: int = 3, seed: 
                 tracks.append((track, artist, f"audio/{track}.wav", 12.0))
                 labels.append((track, lang))
 
-                def vec(m):
+                def vec(m, li=li, offset=offset):
                     return (centres[m][li] + offset[m] + rng.normal(0, noise[m], DIMS[m])).astype(np.float32)
 
                 if rng.random() >= missing_consumption:

@@ -15,7 +15,8 @@ def spark_config(tmp_path_factory):
         "spark.shuffle_partitions=2",
         "spark.driver_memory=3g",
         "spark.log_level=ERROR",
-        f"spark.conf={{spark.sql.warehouse.dir: '{warehouse}', spark.driver.extraJavaOptions: '-Dderby.system.home={warehouse}'}}",
+        f"spark.conf={{spark.sql.warehouse.dir: '{warehouse}', "
+        f"spark.driver.extraJavaOptions: '-Dderby.system.home={warehouse}'}}",
     ])
 
 

@@ -23,7 +23,8 @@ PROFILES = Path(__file__).resolve().parents[1] / "conf"   # the checkout's deplo
 
 def test_defaults_load_and_have_documented_sections():
     cfg = load_config()
-    for section in ("spark", "inputs", "tables", "synth", "cooccurrence", "embeddings", "audio", "classifier", "tagging"):
+    for section in ("spark", "inputs", "tables", "synth", "cooccurrence", "embeddings", "audio", "classifier",
+                    "tagging"):
         assert section in cfg
     assert cfg.spark.shuffle_partitions == 8
     assert cfg.audio.segments.top_db == 30.0
@@ -47,7 +48,8 @@ def test_overrides_are_typed_and_layered(tmp_path):
 
 
 def test_written_settings_read_back_identical(tmp_path):
-    cfg = load_config([CONF_DIR / "demo.yaml"], ["synth.seed=11", "inputs.tracks=/data/x y/tracks", "tables.schema=null"])
+    cfg = load_config([CONF_DIR / "demo.yaml"],
+                      ["synth.seed=11", "inputs.tracks=/data/x y/tracks", "tables.schema=null"])
     path = cfg.write_yaml(tmp_path / "out" / "config.yaml")
     assert load_config([path]).to_dict() == cfg.to_dict()
 

@@ -68,7 +68,8 @@ def test_spark_llr_equals_numpy(spark):
             ("c", "d", 460, 2, 500, 900, 1000)]
     pairs = spark.createDataFrame(rows, "track_a string, track_b string, n_sessions long, n_users long, "
                                         "n_a long, n_b long, n_total long")
-    marginals = spark.createDataFrame([("a", 20), ("b", 20), ("c", 500), ("d", 900)], "track_id string, n_sessions long")
+    marginals = spark.createDataFrame([("a", 20), ("b", 20), ("c", 500), ("d", 900)],
+                                      "track_id string, n_sessions long")
     scored = {(r.track_a, r.track_b): r.score for r in
               score_pairs(pairs.select("track_a", "track_b", "n_sessions", "n_users"), marginals, 1000).collect()}
     assert scored[("a", "b")] == pytest.approx(56.7554, abs=1e-4)

@@ -88,9 +88,11 @@ def _settings(cfg):
         ("inputs.tracks", cfg.inputs.tracks), ("inputs.audio_root", cfg.inputs.audio_root),
         ("tables.location", cfg.tables.location), ("output.report_dir", cfg.output.report_dir),
         ("output.models_dir", cfg.output.models_dir), ("audio.max_seconds", cfg.audio.max_seconds),
-        ("audio.timbral.n_mels", cfg.audio.timbral.n_mels), ("audio.timbral.codebook_size", cfg.audio.timbral.codebook_size),
+        ("audio.timbral.n_mels", cfg.audio.timbral.n_mels),
+        ("audio.timbral.codebook_size", cfg.audio.timbral.codebook_size),
         ("audio.timbral.fit_frames_per_track", cfg.audio.timbral.fit_frames_per_track),
-        ("audio.udf.tracks_per_batch", cfg.audio.udf.tracks_per_batch), ("audio.udf.partitions", cfg.audio.udf.partitions),
+        ("audio.udf.tracks_per_batch", cfg.audio.udf.tracks_per_batch),
+        ("audio.udf.partitions", cfg.audio.udf.partitions),
     ]]
 
 

@@ -151,7 +151,8 @@ def test_augmentation_adds_consumption_and_audio_replicas():
                                                                             "no_audio": 0, "no_timbral": 0,
                                                                             "no_consumption_timbral": 0}
     timbral_only = InputLayout.for_subset("timbral", {"timbral": 1})
-    assert training_inputs(rows, labels, timbral_only, STATS, TrainSettings(subset="timbral"), rng)[2]["no_timbral"] == 0
+    assert training_inputs(rows, labels, timbral_only, STATS, TrainSettings(subset="timbral"),
+                           rng)[2]["no_timbral"] == 0
     assert parse_augmentation("Z+G") == ("Z", True)
     with pytest.raises(ParameterError, match="augment_missing_consumption"):
         parse_augmentation("B")

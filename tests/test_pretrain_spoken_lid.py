@@ -64,7 +64,7 @@ def test_corpus_cache_key_follows_the_separator_settings(monkeypatch):
 def test_heldout_kinds_are_deterministic_and_differ():
     settings = PretrainSettings(languages=("en", "ta"), eval_utterances=1)
     clips = {kind: heldout_clips(settings, kind) for kind in HELDOUT_KINDS}
-    for kind, (waves, labels) in clips.items():
+    for _kind, (waves, labels) in clips.items():
         assert labels.tolist() == [0, 1] and all(w.dtype == np.float32 and w.size > SAMPLE_RATE for w in waves)
     again, _ = heldout_clips(settings, "sung_separated")
     assert all(np.array_equal(a, b) for a, b in zip(again, clips["sung_separated"][0]))

@@ -41,7 +41,8 @@ def test_every_example_query_runs(spark, tags_cfg):
     per_market = {(r.market, r.language): r.tracks for r in results["languages_per_market"]}
     assert per_market == {("IN", "te"): 1, ("FR", "fr"): 1, ("US", "en"): 1}
     assert [r.track_id for r in results["low_confidence_review_queue"]] == ["b"]
-    assert [(r.track_id, r.old_language, r.new_language) for r in results["changed_between_versions"]] == [("a", "ta", "te")]
+    assert [(r.track_id, r.old_language, r.new_language)
+            for r in results["changed_between_versions"]] == [("a", "ta", "te")]
     assert sorted(r.track_id for r in results["change_feed_since"]) == ["a", "e"]
     assert [r.track_id for r in results["multilingual_tracks"]] == ["c"]
     assert results["tamil_tracks"] == []

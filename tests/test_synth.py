@@ -176,7 +176,8 @@ def test_bilingual_songs_switch_language_late(world):
     song = render_track(row, world.params)
     langs = song.note_languages
     first = langs.index(row["second_language"]) if row["second_language"] in langs else len(langs)
-    assert langs[0] == row["language"] and first >= len(langs) / 2   # the dominant language comes first and lasts longer
+    # the dominant language comes first and lasts longer
+    assert langs[0] == row["language"] and first >= len(langs) / 2
 
 
 # --- the languages really differ, the vocals are really sung -----------------------------------------

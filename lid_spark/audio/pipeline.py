@@ -247,9 +247,11 @@ def feature_version(cfg, codebook: Codebook | None, spoken_lid_tag: str) -> str:
     -------
     >>> from lid_spark.config import load_config
     >>> cfg = load_config()
-    >>> feature_version(cfg, None, "m1") == feature_version(cfg.with_overrides(["audio.udf.tracks_per_batch=2"]), None, "m1")
+    >>> feature_version(cfg, None, "m1") == feature_version(
+    ...     cfg.with_overrides(["audio.udf.tracks_per_batch=2"]), None, "m1")
     True
-    >>> feature_version(cfg, None, "m1") == feature_version(cfg.with_overrides(["audio.segments.top_db=20"]), None, "m1")
+    >>> feature_version(cfg, None, "m1") == feature_version(
+    ...     cfg.with_overrides(["audio.segments.top_db=20"]), None, "m1")
     False
     """
     import hashlib

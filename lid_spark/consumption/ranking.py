@@ -73,7 +73,7 @@ def rank_metrics(vectors: np.ndarray, relevant: Mapping[int, Sequence[int]], k: 
         scores = unit[q_idx] @ unit.T
         scores[:, missing] = -np.inf                      # items without a vector rank last
         scores[np.arange(len(block)), q_idx] = np.nan     # the query is not a candidate
-        for row, (q, rel) in zip(scores, block):
+        for row, (_q, rel) in zip(scores, block):
             candidates = np.sort(row[~np.isnan(row)])
             # pessimistic rank: the number of candidates scoring >= this one (itself included)
             ranks = np.sort(len(candidates) - np.searchsorted(candidates, row[rel], side="left"))

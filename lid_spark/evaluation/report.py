@@ -44,7 +44,8 @@ def _rows(table: Mapping) -> list[str]:
 def table1_markdown(table1: Mapping) -> str:
     """Table 1 as markdown: one row per language, P/R/F/AP per subset."""
     subsets = list(table1)
-    head = "| Language | " + " | ".join(f"{_TITLES.get(s, s)} {k}" for s in subsets for k in ("P", "R", "F", "AP")) + " |"
+    head = ("| Language | " + " | ".join(f"{_TITLES.get(s, s)} {k}" for s in subsets for k in ("P", "R", "F", "AP"))
+            + " |")
     rule = "|---|" + "---:|" * (4 * len(subsets))
     lines = [head, rule]
     for lang in _rows(table1):
@@ -60,7 +61,8 @@ def table2_markdown(table2: Mapping) -> str:
         return "Not run (evaluation.table2 is false)."
     lines = ["| Language | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
     for lang in _rows(table2):
-        lines.append(f"| {'Avg.' if lang == 'avg' else lang} | " + " | ".join(_fmt(table2[v][lang]["ap"]) for v in variants) + " |")
+        lines.append(f"| {'Avg.' if lang == 'avg' else lang} | "
+                     + " | ".join(_fmt(table2[v][lang]["ap"]) for v in variants) + " |")
     return "\n".join(lines)
 
 

@@ -420,7 +420,8 @@ def track_feature_frame(spark, cfg, track_ids_df=None):
     else:
         segs = dedupe_latest(segments, ["track_id", "seg_idx"], None)
         # Order segments by seg_idx (the struct holds a map, which Spark cannot compare whole).
-        by_index = lambda a, b: F.when(a["seg_idx"] < b["seg_idx"], -1).when(a["seg_idx"] > b["seg_idx"], 1).otherwise(0)  # noqa: E731
+        by_index = lambda a, b: (  # noqa: E731
+            F.when(a["seg_idx"] < b["seg_idx"], -1).when(a["seg_idx"] > b["seg_idx"], 1).otherwise(0))
         grouped = segs.groupBy("track_id").agg(F.array_sort(F.collect_list(F.struct(
             F.col("seg_idx").cast("int").alias("seg_idx"),
             F.col("embedding").cast(vec).alias("embedding"),

@@ -90,7 +90,8 @@ class ResNet1D(nn.Module):
             raise ParameterError(f"classifier.channels must be >= 1, got {channels}")
         check_position(position)
         if (position == "learned" or linear_path) and (input_size is None or input_size < 1):
-            raise ParameterError(f"classifier.position=learned and linear_path: the model needs the input size, got {input_size!r}")
+            raise ParameterError("classifier.position=learned and linear_path: the model needs the input size, "
+                                 f"got {input_size!r}")
         self.n_classes = n_classes
         self.channels = channels
         self.position = position

@@ -391,7 +391,8 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     y_val = torch.from_numpy(val_row_labels).to(device)
     # Each song weighs 1 in the loss, split over its segments by duration as its song-level score
     # is; unweighted, a song's song-level features count once per segment and outweigh its vocals.
-    w_train = torch.from_numpy(train_rows.weights if settings.weigh_segments else np.ones(len(y_train))).float().to(device)
+    w_train = torch.from_numpy(
+        train_rows.weights if settings.weigh_segments else np.ones(len(y_train))).float().to(device)
     w_val = torch.from_numpy(val_rows.weights if settings.weigh_segments else np.ones(len(y_val))).float().to(device)
     loss_fn = torch.nn.CrossEntropyLoss(reduction="none")
 

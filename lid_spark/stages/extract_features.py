@@ -6,8 +6,9 @@ timbral codebook vector of the mixture (run fit_codebook first). Every track tri
 audio_status row (ok, truncated, no_vocals, silent, missing_file, unreadable, empty, ...).
 
 Incremental: only tracks whose audio_uri or feature version changed since the last run, or whose
-extraction failed (statuses failed, separation_failed), are processed (the version covers the extraction settings, codebook and spoken-LID model); a rerun
-with nothing changed writes nothing. A report goes to <output.report_dir>/extract_features.json.
+extraction failed (statuses failed, separation_failed), are processed (the version covers the
+extraction settings, codebook and spoken-LID model); a rerun with nothing changed writes nothing.
+A report goes to <output.report_dir>/extract_features.json.
 """
 
 from pyspark import StorageLevel
@@ -46,8 +47,8 @@ def tracks_to_extract(spark: SparkSession, tracks: DataFrame, status_ref: TableR
     """Tracks without an audio_status row for the same audio_uri and feature version, or that failed last time."""
     if not table_exists(spark, status_ref):
         return tracks
-    done = read_table(spark, status_ref).where(~F.col("status").isin(*RETRY_STATUSES)).select("track_id", F.col("audio_uri").alias("_done_uri"),
-                                                F.col("feature_version").alias("_done_version"))
+    done = read_table(spark, status_ref).where(~F.col("status").isin(*RETRY_STATUSES)).select(
+        "track_id", F.col("audio_uri").alias("_done_uri"), F.col("feature_version").alias("_done_version"))
     joined = tracks.join(done, "track_id", "left")
     unchanged = F.col("audio_uri").eqNullSafe(F.col("_done_uri")) & (F.col("_done_version") == F.lit(version))
     return joined.where(~F.coalesce(unchanged, F.lit(False))).drop("_done_uri", "_done_version")

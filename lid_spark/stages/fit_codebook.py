@@ -29,7 +29,8 @@ def run(spark: SparkSession, cfg: Config) -> dict:
 
     with step("sample tracks"):
         tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
-        candidates = tracks.where(F.col("audio_uri").isNotNull()).select("track_id", "audio_uri").dropDuplicates(["track_id"])
+        candidates = (tracks.where(F.col("audio_uri").isNotNull()).select("track_id", "audio_uri")
+                      .dropDuplicates(["track_id"]))
         # A seeded hash order is a uniform sample that does not depend on partitioning.
         sample = (candidates.withColumn("_order", F.sha2(F.concat(F.lit(f"{conf.seed}:"), F.col("track_id")), 256))
                   .orderBy("_order").limit(conf.fit_tracks).drop("_order"))
@@ -60,5 +61,6 @@ def run(spark: SparkSession, cfg: Config) -> dict:
     write_report(cfg.output.report_dir, "fit_codebook", "Timbral codebook report", report)
     log.info("codebook saved to %s: %d PCA components (%.1f%% variance), %d codewords, EM %s after %d iterations",
              directory, codebook.info["pca_components"], 100 * codebook.info["pca_explained_variance"],
-             codebook.size, "converged" if codebook.info["gmm_converged"] else "stopped", codebook.info["gmm_iterations"])
+             codebook.size, "converged" if codebook.info["gmm_converged"] else "stopped",
+             codebook.info["gmm_iterations"])
     return report

@@ -5,8 +5,9 @@ Backends are chosen by ``audio.separation.backend``:
 - ``softmask`` (default, weight-free, runs anywhere): REPET-SIM. Accompaniment repeats (the same
   chords, beats and riffs recur), singing much less: each spectrogram frame's accompaniment is
   estimated as the median of its most similar frames (:func:`repeating_spectrum`: librosa's
-  ``nn_filter``, batched), and the vocals get a Wiener-like soft mask (``librosa.util.softmask``). The track is processed in blocks
-  of ``block_seconds`` so time and memory grow linearly with its length.
+  ``nn_filter``, batched), and the vocals get a Wiener-like soft mask (``librosa.util.softmask``).
+  The track is processed in blocks of ``block_seconds`` so time and memory grow linearly with its
+  length.
 - ``spleeter``: the paper's separator, run in its own environment and driven over pipes
   (:mod:`lid_spark.audio.separation.spleeter`).
 

@@ -163,7 +163,8 @@ def _artist_table(p: SynthParams, cls: int, n_artists: int) -> pd.DataFrame:
         rows = language == lang
         cdf = np.cumsum(genre_probabilities(lang, p.genres, p.genre_language_affinity))
         genre[rows] = genres[np.minimum(np.searchsorted(cdf, u[rows, 4]), len(genres) - 1)]
-    artist_id = [("ar" + hashlib.blake2b(f"{p.seed}:{cls}:{j}".encode(), digest_size=5).hexdigest()) for j in range(n_artists)]
+    artist_id = [("ar" + hashlib.blake2b(f"{p.seed}:{cls}:{j}".encode(), digest_size=5).hexdigest())
+                 for j in range(n_artists)]
     return pd.DataFrame({
         "artist_id": artist_id,
         "artist_language": language,

@@ -66,7 +66,8 @@ def level_gain(voice: np.ndarray, backing: np.ndarray, level_db: float) -> np.fl
     return np.float32(active_rms(backing) / max(active_rms(voice), 1e-6) * 10 ** (level_db / 20))
 
 
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 40, fmin: float = 30.0, fmax: float | None = None) -> np.ndarray:
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int = 40, fmin: float = 30.0,
+                   fmax: float | None = None) -> np.ndarray:
     """Triangular mel filters, shape (n_mels, n_fft // 2 + 1) (HTK mel scale)."""
     fmax = fmax or sample_rate / 2
     mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731

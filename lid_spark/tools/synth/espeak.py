@@ -111,8 +111,10 @@ def _steady_overlay(data_dir: Path) -> Path:
     for variant in (data_dir / "voices" / "!v").iterdir():
         if variant.is_file():
             text = variant.read_text(encoding="utf-8", errors="replace")
-            (variants / variant.name).write_text(text.rstrip("\n") + "\nflutter 0\necho 0 0\nroughness 0\n", encoding="utf-8")
-    (variants / _STEADY_VARIANT).write_text(f"language variant\nname {_STEADY_VARIANT}\nflutter 0\necho 0 0\nroughness 0\n", encoding="utf-8")
+            (variants / variant.name).write_text(text.rstrip("\n") + "\nflutter 0\necho 0 0\nroughness 0\n",
+                                                 encoding="utf-8")
+    (variants / _STEADY_VARIANT).write_text(f"language variant\nname {_STEADY_VARIANT}\n"
+                                            "flutter 0\necho 0 0\nroughness 0\n", encoding="utf-8")
     return overlay
 
 

@@ -68,18 +68,18 @@ def _p(steps: str) -> tuple[int, ...]:
 
 
 GENRES: dict[str, Genre] = {g.name: g for g in (
-    Genre("pop", (96, 124), ("major", "minor"), _p("x.......x.......") , _p("....x.......x..."), _p("x.x.x.x.x.x.x.x."),
-          "saw", "pluck", 0.6),
-    Genre("rock", (110, 150), ("minor", "mixolydian"), _p("x.....x.x......."), _p("....x.......x..."), _p("x.x.x.x.x.x.x.x."),
-          "square", "saw", 0.9, drum_level=1.3, snare_tone=220.0),
-    Genre("electronic", (120, 132), ("minor", "dorian"), _p("x...x...x...x..."), _p("....x.......x..."), _p("..x...x...x...x."),
-          "saw", "pad", 0.8, kick_pitch=48.0, hat_decay=0.015),
-    Genre("hiphop", (80, 98), ("minor", "dorian"), _p("x.....x...x....."), _p("....x.......x..."), _p("x.xxx.x.x.xxx.x."),
-          "sine", "organ", 0.4, swing=0.2, drum_level=1.4, kick_pitch=45.0),
+    Genre("pop", (96, 124), ("major", "minor"), _p("x.......x.......") , _p("....x.......x..."),
+          _p("x.x.x.x.x.x.x.x."), "saw", "pluck", 0.6),
+    Genre("rock", (110, 150), ("minor", "mixolydian"), _p("x.....x.x......."), _p("....x.......x..."),
+          _p("x.x.x.x.x.x.x.x."), "square", "saw", 0.9, drum_level=1.3, snare_tone=220.0),
+    Genre("electronic", (120, 132), ("minor", "dorian"), _p("x...x...x...x..."), _p("....x.......x..."),
+          _p("..x...x...x...x."), "saw", "pad", 0.8, kick_pitch=48.0, hat_decay=0.015),
+    Genre("hiphop", (80, 98), ("minor", "dorian"), _p("x.....x...x....."), _p("....x.......x..."),
+          _p("x.xxx.x.x.xxx.x."), "sine", "organ", 0.4, swing=0.2, drum_level=1.4, kick_pitch=45.0),
     Genre("folk", (84, 112), ("major", "mixolydian", "pentatonic"), _p("x.......x......."), _p("................"),
           _p("x...x...x...x..."), "sine", "pluck", 0.5, drum_level=0.5),
-    Genre("ballad", (64, 84), ("major", "minor"), _p("x.........x....."), _p("........x......."), _p("x...x...x...x..."),
-          "sine", "pad", 0.3, drum_level=0.6),
+    Genre("ballad", (64, 84), ("major", "minor"), _p("x.........x....."), _p("........x......."),
+          _p("x...x...x...x..."), "sine", "pad", 0.3, drum_level=0.6),
     Genre("latin", (96, 120), ("minor", "harmonic_minor"), _p("x..x..x.x..x..x."), _p("...x..x....x..x."),
           _p("xxxxxxxxxxxxxxxx"), "square", "pluck", 0.7, snare_tone=330.0, hat_decay=0.02),
     Genre("filmi", (88, 116), ("bhairav", "harmonic_minor"), _p("x..x..x...x..x.."), _p("..x...x...x...x."),
@@ -328,7 +328,8 @@ def accompaniment(song: SongPlan, genre: Genre, rng: np.random.Generator, sample
         for start_s, dur_s, midi in lead_notes:
             m = int(dur_s * sample_rate)
             if m > 0:
-                _place(lead, tone(midi, m, "square" if genre.brightness > 0.6 else "organ"), int(start_s * sample_rate), 0.4)
+                _place(lead, tone(midi, m, "square" if genre.brightness > 0.6 else "organ"),
+                       int(start_s * sample_rate), 0.4)
         mix += lead
     return (mix / (np.max(np.abs(mix)) + 1e-9)).astype(np.float32)
 

@@ -68,12 +68,14 @@ class SynthParams:
             section = source["synth"] if "synth" in source and isinstance(source["synth"], Mapping) else source
             values = dict(section.to_dict() if hasattr(section, "to_dict") else section)
         else:
-            raise ParameterError(f"synth parameters must be a Config, a mapping or SynthParams, got {type(source).__name__}")
+            raise ParameterError("synth parameters must be a Config, a mapping or SynthParams, "
+                                 f"got {type(source).__name__}")
         values.update(overrides)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ParameterError(f"unknown synth parameter(s) {['synth.' + k for k in unknown]}; known: {sorted(known)}")
+            raise ParameterError(f"unknown synth parameter(s) {['synth.' + k for k in unknown]}; "
+                                 f"known: {sorted(known)}")
         for key in ("other_languages", "genres", "vocal_level_db", "intro_seconds"):
             if key in values and isinstance(values[key], list):
                 values[key] = tuple(values[key])
@@ -96,9 +98,9 @@ class SynthParams:
             bad("seconds", "must be between 1 and 600")
         if self.sample_rate not in (8000, 16000, 22050, 24000, 32000, 44100, 48000):
             bad("sample_rate", "must be a common audio rate (8000, 16000, 22050, 24000, 32000, 44100, 48000)")
-        for key in ("genre_language_affinity", "market_style", "bilingual_artist_share", "bilingual_song_share", "second_language_user_share",
-                    "genre_taste", "session_language_switch", "hub_share", "hub_play_share", "noise_play_share",
-                    "bot_share", "session_id_share"):
+        for key in ("genre_language_affinity", "market_style", "bilingual_artist_share", "bilingual_song_share",
+                    "second_language_user_share", "genre_taste", "session_language_switch", "hub_share",
+                    "hub_play_share", "noise_play_share", "bot_share", "session_id_share"):
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 bad(key, "must be a share between 0 and 1")

@@ -104,7 +104,8 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
             vocals[start:stop] = piece
             for note in line_notes:
                 if t + note.start < stop / sr:
-                    notes.append(Note(t + note.start, min(note.duration, stop / sr - t - note.start), note.midi, note.word))
+                    notes.append(Note(t + note.start, min(note.duration, stop / sr - t - note.start), note.midi,
+                                      note.word))
                     note_languages.append(lang)
             lyric_lines.append(" ".join(words))
             t += wave.size / sr + song.beat * float(rng.choice([1.0, 2.0]))
@@ -117,7 +118,8 @@ def render_track(row: dict, p: SynthParams) -> RenderedTrack:
             lead.append(beat_t)
         beat_t += 2 * song.beat
     lead_midis = melody(song, rng, len(lead), register=1)
-    backing = accompaniment(song, genre, rng, sr, lead_notes=[(t0, 2 * song.beat * 0.9, m) for t0, m in zip(lead, lead_midis)])
+    backing = accompaniment(song, genre, rng, sr,
+                            lead_notes=[(t0, 2 * song.beat * 0.9, m) for t0, m in zip(lead, lead_midis)])
     if notes:
         vocals *= level_gain(vocals, backing, level_db)
     vocals = mastering.apply(vocals, sr)

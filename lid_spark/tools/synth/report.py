@@ -146,8 +146,10 @@ def write_report(summary: dict, report_dir: Path) -> None:
     lines += ["| quantity | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sizes.items()] + [""]
     speed = summary.get("speed")
     if speed:
-        lines += ["## Speed", "", f"{speed['audio_seconds']:.0f} s of audio in {speed['wall_seconds']:.1f} s wall clock "
-                  f"with {speed['workers']} worker(s): **{speed['audio_seconds_per_second']:.1f} audio seconds per second**.", ""]
+        lines += ["## Speed", "",
+                  f"{speed['audio_seconds']:.0f} s of audio in {speed['wall_seconds']:.1f} s wall clock "
+                  f"with {speed['workers']} worker(s): "
+                  f"**{speed['audio_seconds_per_second']:.1f} audio seconds per second**.", ""]
     balance = summary.get("label_balance", {})
     if balance:
         lines += ["## Labels per class", "", "| class | tracks |", "|---|---|"]

@@ -204,7 +204,8 @@ def build_world(out_dir: str | Path, cfg_or_params: Any = None, **overrides) -> 
     tracks = pd.DataFrame({
         "track_id": plan["track_id"], "artist_id": plan["artist_id"], "audio_uri": rendered["audio_uri"],
         "duration_s": np.full(len(plan), float(p.seconds)),
-        "title": [" ".join(lyr.split()[:2]) if lyr else f"Instrumental {i}" for i, lyr in enumerate(rendered["lyrics"])],
+        "title": [" ".join(lyr.split()[:2]) if lyr else f"Instrumental {i}"
+                  for i, lyr in enumerate(rendered["lyrics"])],
         "genre": plan["genre"], "market": track_markets(plan),
     })
     truth = _truth(plan, listening).assign(vocal_level_db=rendered["vocal_level_db"], tempo=rendered["tempo"],
@@ -218,13 +219,15 @@ def build_world(out_dir: str | Path, cfg_or_params: Any = None, **overrides) -> 
     if p.report:
         with step("report and quick baselines", log):
             _report(world, plan, rendered, plays_table.to_pandas(), render_seconds)
-    log.info("synthetic world: %d tracks (%d labelled, %d instrumental), %d plays, %.0f audio s at %.1f audio s/s -> %s",
+    log.info("synthetic world: %d tracks (%d labelled, %d instrumental), %d plays, "
+             "%.0f audio s at %.1f audio s/s -> %s",
              world.n_tracks, world.n_labelled, world.n_instrumental, world.n_plays, audio_seconds,
              audio_seconds / render_seconds, out)
     return world
 
 
-def _report(world: World, plan: pd.DataFrame, rendered: pd.DataFrame, plays: pd.DataFrame, render_seconds: float) -> None:
+def _report(world: World, plan: pd.DataFrame, rendered: pd.DataFrame, plays: pd.DataFrame,
+            render_seconds: float) -> None:
     from lid_spark.tools.synth.report import audio_baseline, chance_level, co_listening_baseline, gallery, write_report
 
     p = world.params
