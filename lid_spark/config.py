@@ -210,11 +210,11 @@ def _merge_file(data: dict, schema: Mapping, layer: Mapping, source: str, prefix
             _set_validated(data, schema, dotted, value, source, sources)
 
 
-def _lookup(schema: Mapping, dotted: str) -> Any:
+def _lookup(schema: Mapping, dotted: str, missing: Any = None) -> Any:
     node: Any = schema
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return None
+            return missing
         node = node[part]
     return node
 
@@ -606,24 +606,15 @@ _COMPARE = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a,
 _MISSING = object()
 
 
-def _get(data: Mapping, dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
 def rule_keys(data: Mapping) -> list[tuple[str, Rule]]:
     """Each (key, rule) that applies to ``data`` (``section.*`` rules expanded to the section's keys)."""
     found = []
     for key, rule in RULES.items():
         if key.endswith(".*"):
-            section = _get(data, key[:-2])
+            section = _lookup(data, key[:-2], _MISSING)
             if isinstance(section, Mapping):
                 found += [(f"{key[:-2]}.{sub}", rule) for sub in section]
-        elif _get(data, key) is not _MISSING:
+        elif _lookup(data, key, _MISSING) is not _MISSING:
             found.append((key, rule))
     return found
 
@@ -643,12 +634,12 @@ def check_rules(data: Mapping, sources: Mapping[str, str] | None = None,
     """
     sources = sources or {}
     for key, rule in rule_keys(data):
-        problem = rule.problem(_get(data, key), data)
+        problem = rule.problem(_lookup(data, key, _MISSING), data)
         if problem is not None:
             raise ParameterError(f"{sources.get(key, default_source)}: {key}{problem.where} must be {problem.why}; "
                                  f"got {problem.bad!r}{problem.hint}")
     for key, op, factor, other in RELATIONS:
-        value, bound = _get(data, key), _get(data, other)
+        value, bound = _lookup(data, key, _MISSING), _lookup(data, other, _MISSING)
         if not (_is_number(value) and _is_number(bound)) or _COMPARE[op](value, factor * bound):
             continue
         if key not in sources and other in sources:   # name the key the user set
