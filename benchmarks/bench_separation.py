@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from lid_spark.audio.separation import SoftMaskSeparator, sdr, si_sdr  # noqa: E402
-from lid_spark.audio.separation.spleeter import SpleeterSeparator  # noqa: E402
+from lid_spark.audio.separation.spleeter_process import SpleeterSeparator  # noqa: E402
 from lid_spark.tools.spleeter.env import build_spleeter_env  # noqa: E402
 from lid_spark.tools.spleeter.training import sung_stems, train_spleeter, training_config, write_training_set  # noqa: E402
 

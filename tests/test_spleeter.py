@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from lid_spark.audio.separation import make_separator, sdr, separator_from_config
-from lid_spark.audio.separation.spleeter import STATUS_SEPARATION_FAILED, SpleeterSeparator, SpleeterUnavailable
+from lid_spark.audio.separation.spleeter_process import STATUS_SEPARATION_FAILED, SpleeterSeparator, SpleeterUnavailable
 from lid_spark.errors import ParameterError
 from lid_spark.tools.spleeter.env import build_spleeter_env
 from lid_spark.tools.spleeter.training import sung_stems
@@ -74,7 +74,7 @@ def separate_partition(settings: dict, kill_before: frozenset = frozenset()):
     def run(batches):
         from lid_spark.audio.decode import decode
         from lid_spark.audio.separation import make_separator
-        from lid_spark.audio.separation.spleeter import SeparationFailed
+        from lid_spark.audio.separation.spleeter_process import SeparationFailed
 
         separator = make_separator("spleeter", **settings)
         for batch in batches:

@@ -36,8 +36,6 @@ import numpy as np
 from lid_spark.errors import ParameterError
 from lid_spark.schemas import STATUS_EMPTY, STATUS_MISSING, STATUS_UNREADABLE
 
-# Re-exported until lid_spark.audio.separation.spleeter imports it from lid_spark.schemas.
-
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 

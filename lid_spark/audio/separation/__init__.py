@@ -9,7 +9,7 @@ Backends are chosen by ``audio.separation.backend``:
   The track is processed in blocks of ``block_seconds`` so time and memory grow linearly with its
   length.
 - ``spleeter``: the paper's separator, run in its own environment and driven over pipes
-  (:mod:`lid_spark.audio.separation.spleeter`).
+  (:mod:`lid_spark.audio.separation.spleeter_process`).
 
 Quality is measured by :func:`sdr` and :func:`si_sdr` against true stems (benchmarks/bench_audio.py).
 """
@@ -37,7 +37,7 @@ def make_separator(backend: str = "softmask", **params) -> Separator:
     if backend == "softmask":
         return SoftMaskSeparator(**params)
     if backend == "spleeter":  # one long-lived Spleeter process per Python worker and configuration
-        from lid_spark.audio.separation.spleeter import shared_separator
+        from lid_spark.audio.separation.spleeter_process import shared_separator
 
         return shared_separator(**params)
     raise ParameterError(f"audio.separation.backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

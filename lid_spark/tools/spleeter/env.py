@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from lid_spark.audio.separation.spleeter import DEFAULT_ENV
+from lid_spark.audio.separation.spleeter_process import DEFAULT_ENV
 from lid_spark.errors import ParameterError
 
 # Inside the package, so that an installed wheel builds the environment too.

@@ -5,7 +5,7 @@ cluster, our tests), this module trains one the same way Deezer did, only smalle
 training set (16-bit WAV mixture/vocals/accompaniment per track plus ``train.csv``/``validation.csv``),
 a reduced Spleeter JSON configuration (smaller U-Net, shorter frames), runs ``python -m spleeter train``
 in the Spleeter environment, and leaves a model directory in Spleeter's MODEL_PATH layout
-(checkpoint + ``.probe``) that :class:`~lid_spark.audio.separation.spleeter.SpleeterSeparator` loads with
+(checkpoint + ``.probe``) that :class:`~lid_spark.audio.separation.spleeter_process.SpleeterSeparator` loads with
 ``params=<model_dir>/params.json``.
 
 Audio I/O during training goes through ``spleeter_worker.WaveAudioAdapter`` (standard-library WAV
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lid_spark.audio.separation.spleeter import WORKER_SCRIPT, resolve_env_python
+from lid_spark.audio.separation.spleeter_process import WORKER_SCRIPT, resolve_env_python
 from lid_spark.errors import InputError, ParameterError
 
 ADAPTER = "spleeter_worker.WaveAudioAdapter"
@@ -166,7 +166,7 @@ def train_spleeter(config: dict, dataset_dir: str | os.PathLike, env_python: str
     dataset_dir : path
         The directory of :func:`write_training_set` (CSV paths are relative to it).
     env_python : path, optional
-        See :func:`~lid_spark.audio.separation.spleeter.resolve_env_python`.
+        See :func:`~lid_spark.audio.separation.spleeter_process.resolve_env_python`.
     timeout_s : float
         Longest training time.
 
