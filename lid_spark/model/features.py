@@ -370,8 +370,7 @@ def track_feature_frame(spark, cfg, track_ids_df=None):
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from lid_spark.contract import conform
-    from lid_spark.tables import dedupe_latest, input_table, read_table, resolve_table, table_exists
+    from lid_spark.tables import dedupe_latest, read_input, read_table, resolve_table, table_exists
 
     def load(name: str, columns: list[str]):
         ref = resolve_table(cfg, name)
@@ -393,7 +392,7 @@ def track_feature_frame(spark, cfg, track_ids_df=None):
             raise InputError(f"track_ids_df needs a track_id column; it has {track_ids_df.columns}")
         base = track_ids_df.select(F.col("track_id").cast("string")).distinct()
     elif cfg.inputs.tracks:
-        base = conform(read_table(spark, input_table(cfg, "tracks")), "tracks").select("track_id").distinct()
+        base = read_input(spark, cfg, "tracks").select("track_id").distinct()
     else:
         ids = [df.select("track_id") for df in (consumption, timbral, segments, status) if df is not None]
         if not ids:

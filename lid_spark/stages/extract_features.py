@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from lid_spark.audio.pipeline import feature_version, spoken_lid_tag
 from lid_spark.audio.timbral import Codebook, codebook_dir
 from lid_spark.config import Config
-from lid_spark.contract import conform, implausible_duration
+from lid_spark.contract import implausible_duration
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
 from lid_spark.schemas import (
@@ -33,8 +33,8 @@ from lid_spark.schemas import (
 from lid_spark.tables import (
     TableRef,
     dedupe_latest,
-    input_table,
     merge_upsert,
+    read_input,
     read_table,
     replace_tracks,
     resolve_table,
@@ -66,7 +66,7 @@ def run(spark: SparkSession, cfg: Config) -> dict:
     log.info("feature version %s", version)
 
     with step("select tracks to extract"):
-        catalog = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+        catalog = read_input(spark, cfg, "tracks")
         counts = catalog.agg(F.count(F.lit(1)).alias("rows"), F.count("track_id").alias("with_id"),
                              F.countDistinct("track_id").alias("distinct_ids"),
                              F.count(F.when(implausible_duration(), 1)).alias("implausible_durations")).first()

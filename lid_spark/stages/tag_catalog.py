@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import functions as F
 
 from lid_spark.config import Config
-from lid_spark.contract import conform
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.features import track_feature_frame
 from lid_spark.progress import step
 from lid_spark.reports import write_report
 from lid_spark.schemas import TAG_SCHEMA
-from lid_spark.tables import input_table, merge_upsert, read_table, resolve_table, table_exists
+from lid_spark.tables import merge_upsert, read_input, read_table, resolve_table, table_exists
 from lid_spark.tagging import model_directory
 from lid_spark.udfs.tagging import tag_batches
 
@@ -67,7 +66,7 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
     model_version = classifier.model_version
     ref = resolve_table(cfg, "language_tags")
 
-    tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+    tracks = read_input(spark, cfg, "tracks")
     rows_in = tracks.count()
     ids = tracks.select("track_id").filter(F.col("track_id").isNotNull()).distinct()
     tracks_in = ids.count()
