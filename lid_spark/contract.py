@@ -162,3 +162,16 @@ def implausible_duration(column: str = "duration_s"):
 
     value = F.col(column)
     return value.isNotNull() & (F.isnan(value) | (value <= 0) | (value > F.lit(MAX_PLAUSIBLE_DURATION_S)))
+
+
+def is_synthetic_catalog(tracks: DataFrame) -> bool:
+    """Whether every row of a tracks table comes from lid-spark's synthetic world (its ``provenance``
+    column; a real catalog has no such column, or other values in it). An empty table counts as synthetic."""
+    from pyspark.sql import functions as F
+
+    from lid_spark.schemas import SYNTHETIC_PROVENANCE
+
+    if "provenance" not in tracks.columns:
+        return False
+    other = tracks.where(~F.coalesce(F.col("provenance").cast("string") == SYNTHETIC_PROVENANCE, F.lit(False)))
+    return other.limit(1).count() == 0

@@ -158,3 +158,20 @@ def choose_targets(configured: Sequence[str], label_counts: Mapping[str, int], m
     ranked = sorted(((n, c) for c, n in label_counts.items() if c not in RESERVED and n >= min_tracks),
                     key=lambda item: (-item[0], item[1]))
     return tuple(code for _, code in ranked)
+
+
+def collapse_scores(scores: Mapping[str, float], classes: Sequence[str]) -> list[float]:
+    """Per-language scores (a ``spoken_lid_scores`` map) as the probability of each class.
+
+    A target takes its own score; ``ot`` takes the mass of every other key (a map written over
+    classes, with an ``ot`` key of its own, reads the same).
+
+    Example
+    -------
+    >>> collapse_scores({"pt": 0.5, "ko": 0.25, "en": 0.125, "ja": 0.125}, ("pt", "ko", "ot"))
+    [0.5, 0.25, 0.25]
+    """
+    targets = [c for c in classes if c != OTHER_LANGUAGE]
+    chosen = set(targets)
+    rest = float(sum(float(v) for k, v in scores.items() if k not in chosen))
+    return [rest if c == OTHER_LANGUAGE else float(scores.get(c, 0.0)) for c in classes]

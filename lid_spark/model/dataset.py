@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from lid_spark import OTHER_LANGUAGE
+from lid_spark import OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.config import Config
 from lid_spark.errors import InputError
 from lid_spark.languages import REASONS, choose_targets, class_of, normalise_language
@@ -39,8 +39,8 @@ class LabelledData:
 
     frame: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
-    # The target languages chosen for this catalog; the classes are the targets then "ot".
-    targets: tuple[str, ...] = ()
+    # The target languages chosen for this catalog (default: the paper's); the classes are the targets then "ot".
+    targets: tuple[str, ...] = TARGET_LANGUAGES
     # Labelled tracks per normalised language, before the rest became "ot" (for the report).
     label_languages: dict[str, int] = field(default_factory=dict)
 
