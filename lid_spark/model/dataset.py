@@ -87,20 +87,27 @@ def read_label_languages(languages: pd.Series) -> tuple[pd.Series, dict[str, int
     return codes, {reason: int((reasons == reason).sum()) for reason in REASONS}
 
 
-def load_labelled(spark, cfg: Config) -> LabelledData:
-    """Read labels, tracks and features; choose the classes; split by artist (``classifier.split``, ``.seed``)."""
-    from pyspark.sql import functions as F
+def prepare_labels(label_rows: pd.DataFrame, languages, min_tracks: int
+                   ) -> tuple[pd.DataFrame, dict[str, int], tuple[str, ...], pd.Series]:
+    """Read the labels' languages, choose the targets, and keep one class per labelled track.
 
-    from lid_spark.tables import read_input
+    Parameters
+    ----------
+    label_rows : ``track_id``, ``language`` as the labels table holds them
+    languages : ``classifier.languages`` (empty: every language with ``min_tracks`` labelled tracks)
+    min_tracks : ``classifier.min_tracks_per_language``
 
-    labels = read_input(spark, cfg, "labels").select("track_id", "language")
-    tracks = (read_input(spark, cfg, "tracks")
-              .select("track_id", "artist_id", F.lit(True).alias("in_tracks")).dropDuplicates(["track_id"]))
-    features = track_feature_frame(spark, cfg, labels.select("track_id"))
-    # Two collects: the labels (to validate them in pandas) and the features of labelled tracks.
-    label_rows = labels.toPandas()
-    feature_rows = features.join(tracks, "track_id", "left").toPandas()
+    Returns
+    -------
+    (valid rows with ``language`` now a class, counts, targets, labelled tracks per normalised code)
 
+    Example
+    -------
+    >>> rows = pd.DataFrame({"track_id": ["a", "b", "c", "d", "e"], "language": ["PT-br", "ko", "sv", "??", None]})
+    >>> valid, counts, targets, _ = prepare_labels(rows, ["pt", "ko"], 1)
+    >>> valid["language"].tolist(), targets, counts["labels_invalid_language"], counts["labels_as_other"]
+    (['pt', 'ko', 'ot'], ('pt', 'ko'), 2, 1)
+    """
     # Every label row lands in exactly one of: without_track_id, invalid_language (its reasons:
     # invalid_language_<reason>), duplicate_rows, ambiguous_rows, or a labelled track (the counts add
     # up to labels_in).
@@ -114,8 +121,7 @@ def load_labelled(spark, cfg: Config) -> LabelledData:
     counts.update({f"labels_invalid_language_{reason}": n for reason, n in reasons.items()})
     label_rows = label_rows.assign(language=codes)
     per_code = label_rows[known].drop_duplicates(["track_id", "language"])["language"].value_counts()
-    targets = choose_targets(list(cfg.classifier.languages), per_code.to_dict(),
-                             int(cfg.classifier.min_tracks_per_language))
+    targets = choose_targets(list(languages), per_code.to_dict(), int(min_tracks))
     label_rows = label_rows.assign(language=[class_of(c, targets) for c in label_rows["language"]])
     counts["labels_as_other"] = int((known & label_rows["language"].eq(OTHER_LANGUAGE)).sum())
     valid = label_rows[known].drop_duplicates()
@@ -130,8 +136,27 @@ def load_labelled(spark, cfg: Config) -> LabelledData:
                          f"usable ({', '.join(f'{k}={v}' for k, v in counts.items())})")
     if not targets:
         raise InputError(f"the labels name no language with classifier.min_tracks_per_language="
-                         f"{cfg.classifier.min_tracks_per_language} labelled tracks or more "
+                         f"{min_tracks} labelled tracks or more "
                          f"({dict(per_code.head(5))}); list the targets in classifier.languages or lower it")
+    return valid, counts, targets, per_code
+
+
+def load_labelled(spark, cfg: Config) -> LabelledData:
+    """Read labels, tracks and features; choose the classes; split by artist (``classifier.split``, ``.seed``)."""
+    from pyspark.sql import functions as F
+
+    from lid_spark.tables import read_input
+
+    labels = read_input(spark, cfg, "labels").select("track_id", "language")
+    tracks = (read_input(spark, cfg, "tracks")
+              .select("track_id", "artist_id", F.lit(True).alias("in_tracks")).dropDuplicates(["track_id"]))
+    features = track_feature_frame(spark, cfg, labels.select("track_id"))
+    # Two collects: the labels (to validate them in pandas) and the features of labelled tracks.
+    label_rows = labels.toPandas()
+    feature_rows = features.join(tracks, "track_id", "left").toPandas()
+
+    valid, counts, targets, per_code = prepare_labels(label_rows, list(cfg.classifier.languages),
+                                                      int(cfg.classifier.min_tracks_per_language))
     pdf = valid.merge(feature_rows, on="track_id", how="left").sort_values("track_id").reset_index(drop=True)
     counts["labels_without_track"] = int((pdf["in_tracks"] != True).sum())  # noqa: E712 (null-safe)
     pdf = add_modality_flags(pdf.drop(columns=["in_tracks"]))
