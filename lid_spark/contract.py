@@ -37,6 +37,9 @@ LABELS = T.StructType([
     T.StructField("language", T.StringType(), False),
 ])
 CONTRACTS = {"tracks": TRACKS, "plays": PLAYS, "labels": LABELS}
+# The synthetic world marks its tracks (an extra column ``provenance``) so that the pipeline can tell
+# its own world from a real catalog: the embedded spoken-LID model knows only synthetic speech.
+SYNTHETIC_PROVENANCE = "lid-spark synthetic world"
 # Optional columns that may be absent: filled with nulls.
 OPTIONAL = {"tracks": {"duration_s", "artist_id", "market"}, "plays": {"session_id"}, "labels": set()}
 
@@ -168,8 +171,6 @@ def is_synthetic_catalog(tracks: DataFrame) -> bool:
     """Whether every row of a tracks table comes from lid-spark's synthetic world (its ``provenance``
     column; a real catalog has no such column, or other values in it). An empty table counts as synthetic."""
     from pyspark.sql import functions as F
-
-    from lid_spark.schemas import SYNTHETIC_PROVENANCE
 
     if "provenance" not in tracks.columns:
         return False

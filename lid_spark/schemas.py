@@ -58,9 +58,8 @@ TAG_STATUSES = (TAG_TAGGED, TAG_LOW_CONFIDENCE, TAG_INSTRUMENTAL, TAG_NO_FEATURE
 USABLE_TAG_STATUSES = (TAG_TAGGED, TAG_INSTRUMENTAL)
 UNDETERMINED = "und"  # ISO 639-2 "undetermined": the language of a no_features row
 
-# --- The synthetic world marks its tracks table (column ``provenance``) so that the pipeline can tell
-# its own world from a real catalog: the embedded spoken-LID model knows only synthetic speech.
-SYNTHETIC_PROVENANCE = "lid-spark synthetic world"
+# --- The embedded spoken-LID model knows only synthetic speech: what a job says when it scores a
+# catalog that is not the synthetic world (lid_spark.contract.is_synthetic_catalog).
 PRODUCTION_SPOKEN_LID = "speechbrain/lang-id-voxlingua107-ecapa"
 EMBEDDED_ON_REAL_CATALOG = (
     "vocals scored by the embedded spoken-LID model, trained on synthetic speech only: set "

@@ -356,7 +356,7 @@ def test_listeners_have_language_tastes_hubs_and_bots(tmp_path):
 
 
 def test_world_for_another_target_set(tmp_path):
-    from lid_spark.schemas import SYNTHETIC_PROVENANCE
+    from lid_spark.contract import SYNTHETIC_PROVENANCE
 
     cfg = load_config([Path(__file__).parents[1] / "conf" / "examples" / "other_languages.yaml"])
     params = SynthParams.from_any(cfg, tracks=140)

@@ -55,8 +55,7 @@ def test_embedded_model_on_a_real_catalog_is_said_in_the_reason():
 
 
 def test_a_catalog_is_synthetic_only_with_the_synth_provenance(spark):
-    from lid_spark.contract import is_synthetic_catalog
-    from lid_spark.schemas import SYNTHETIC_PROVENANCE
+    from lid_spark.contract import SYNTHETIC_PROVENANCE, is_synthetic_catalog
 
     synthetic = spark.createDataFrame([("t1", SYNTHETIC_PROVENANCE)] * 2, "track_id string, provenance string")
     assert is_synthetic_catalog(synthetic)

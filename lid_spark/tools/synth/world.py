@@ -33,9 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lid_spark import INSTRUMENTAL
+from lid_spark.contract import SYNTHETIC_PROVENANCE
 from lid_spark.processes import map_in_processes
 from lid_spark.progress import get_logger, step
-from lid_spark.schemas import SYNTHETIC_PROVENANCE
 from lid_spark.tools.synth.catalog import catalog_plan, label_classes, track_markets
 from lid_spark.tools.synth.params import SynthParams
 from lid_spark.tools.synth.sessions import ListeningModel
