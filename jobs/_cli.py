@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from lid_spark.config import Config, load_config
@@ -24,6 +25,8 @@ def job_parser(name: str, description: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", action="append", default=[], metavar="FILE",
                         help="YAML file layered over the package's default.yaml (repeatable)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="on an error, also print the Python traceback (the one-line message always comes)")
     parser.add_argument("settings", nargs="*", metavar="key=value", help="configuration overrides")
     return parser
 
@@ -42,5 +45,7 @@ def run_as_script(main: Callable[[], int]) -> None:
         sys.exit(main())
     except (ParameterError, InputError) as e:
         logging.getLogger("lid_spark").debug("stopped on bad input", exc_info=True)
+        if "--verbose" in sys.argv[1:]:
+            traceback.print_exc()
         print(f"lid-spark: error: {e}", file=sys.stderr)
         sys.exit(2)

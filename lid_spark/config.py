@@ -222,9 +222,10 @@ def _lookup(schema: Mapping, dotted: str, missing: Any = None) -> Any:
 # ---------------------------------------------------------------------------------------------------
 # Allowed values. The defaults fix each key's type; RULES says which values of that type a key
 # accepts, so that a typo or an impossible number stops the job on the driver, before Spark starts,
-# instead of failing in an executor an hour later. This module is the lowest layer and imports no
-# runtime module: where a runtime module keeps its own tuple of allowed values (BACKENDS, SUBSETS,
-# OPTIMIZERS, ...), tests/test_config.py checks that the tuple here equals it.
+# instead of failing in an executor an hour later. This module imports no runtime module (only
+# lid_spark.languages, below it, to read language codes): where a runtime module keeps its own
+# tuple of allowed values (BACKENDS, SUBSETS, OPTIMIZERS, ...), tests/test_config.py checks that
+# the tuple here equals it.
 
 
 @dataclass(frozen=True)
@@ -435,6 +436,32 @@ TABLE_REF = matches(rf"\s*({_IDENT}(\.{_IDENT}){{0,2}}|[^`\n]*/[^`\n]*|[A-Za-z][
                     "a table path (with a '/' or a URI scheme) or a catalog name [catalog.][schema.]table",
                     nullable=True)                                    # lid_spark.tables.parse_table_ref
 
+INPUT_FORMATS = ("auto", "delta", "parquet", "csv", "json")          # lid_spark.tables.INPUT_FORMATS
+
+
+def _target_languages(value, _data) -> Problem | None:
+    from lid_spark.errors import ParameterError
+    from lid_spark.languages import parse_targets
+
+    if not isinstance(value, list):
+        return Problem(value, "a list of language codes")
+    try:
+        parse_targets(value)
+    except ParameterError as e:
+        return Problem(value, "a list of distinct language codes or names, none of ot, zxx, und",
+                       hint=f" ({str(e).split(': ', 1)[1]})")
+    return None
+
+
+def _synth_targets(value, data) -> Problem | None:
+    others = _lookup(data, "synth.other_languages", [])
+    overlap = sorted(set(value) & set(others or []))
+    if overlap:
+        return Problem(value, "languages that synth.other_languages does not also list",
+                       hint=f" ({', '.join(overlap)} in both)")
+    return None
+
+
 _PRETRAIN_RULES: dict[str, Rule] = {
     "languages": Rule("an empty list (the default languages) or two or more distinct language codes",
                       lambda v, d: None if (isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v)
@@ -456,6 +483,8 @@ RULES: dict[str, Rule] = {
     "spark.arrow_batch_rows": POSITIVE_INT,
     "spark.log_level": one_of(*SPARK_LOG_LEVELS, ignore_case=True),
     "inputs.tracks": TABLE_REF, "inputs.plays": TABLE_REF, "inputs.labels": TABLE_REF,
+    "inputs.tracks_format": one_of(*INPUT_FORMATS), "inputs.plays_format": one_of(*INPUT_FORMATS),
+    "inputs.labels_format": one_of(*INPUT_FORMATS),
     "tables.location": NON_EMPTY,
     "tables.schema": matches(rf"{_IDENT}(\.{_IDENT})?", "a catalog schema such as main.music_lid", nullable=True),
     "tables.names.*": matches(_IDENT, "a table name of letters, digits and underscores"),
@@ -467,6 +496,8 @@ RULES: dict[str, Rule] = {
     "synth.seconds": interval("[1, 600]"),
     "synth.sample_rate": one_of(*SYNTH_SAMPLE_RATES),
     "synth.workers": POSITIVE_INT,
+    "synth.targets": Rule("one or more distinct espeak-ng voice codes, none also in synth.other_languages",
+                          lambda v, d: each(NON_EMPTY, at_least=1, distinct=True).check(v, d) or _synth_targets(v, d)),
     "synth.other_languages": each(NON_EMPTY, at_least=2, distinct=True),
     "synth.genres": each(one_of(*GENRES), at_least=1),
     "synth.genre_language_affinity": SHARE,
@@ -560,6 +591,9 @@ RULES: dict[str, Rule] = {
     "audio.udf.partitions": COUNT,
     "audio.udf.torch_threads": POSITIVE_INT,
 
+    "classifier.languages": Rule("a list of distinct language codes or names, none of ot, zxx, und",
+                                 _target_languages),
+    "classifier.min_tracks_per_language": POSITIVE_INT,
     "classifier.features": one_of(*FEATURE_SUBSETS),
     "classifier.channels": POSITIVE_INT,
     "classifier.position": one_of(*POSITION_ENCODINGS),

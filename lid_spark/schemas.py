@@ -58,6 +58,13 @@ TAG_STATUSES = (TAG_TAGGED, TAG_LOW_CONFIDENCE, TAG_INSTRUMENTAL, TAG_NO_FEATURE
 USABLE_TAG_STATUSES = (TAG_TAGGED, TAG_INSTRUMENTAL)
 UNDETERMINED = "und"  # ISO 639-2 "undetermined": the language of a no_features row
 
+# --- The embedded spoken-LID model knows only synthetic speech: what a job says when it scores a
+# catalog that is not the synthetic world (lid_spark.contract.is_synthetic_catalog).
+PRODUCTION_SPOKEN_LID = "speechbrain/lang-id-voxlingua107-ecapa"
+EMBEDDED_ON_REAL_CATALOG = (
+    "vocals scored by the embedded spoken-LID model, trained on synthetic speech only: set "
+    f"audio.spoken_lid.source={PRODUCTION_SPOKEN_LID} (or a local copy) for real songs")
+
 # --- The extraction UDF: flat rows of two kinds, one track row per input track and one segment row
 # per vocal segment; the stage splits them into audio_status, timbral_features and vocal_segments.
 TRACK, SEGMENT = "track", "segment"   # values of the ``kind`` column

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lid_spark.config import Config
 from lid_spark.errors import ParameterError
+from lid_spark.languages import normalise_language
 from lid_spark.schemas import TAG_LOW_CONFIDENCE, TAG_TAGGED, USABLE_TAG_STATUSES
 from lid_spark.tables import TableRef, input_table, parse_table_ref, read_table, resolve_table, table_exists
 
@@ -40,9 +41,10 @@ EXAMPLE_QUERIES: dict[str, tuple[str, str]] = {
         "SELECT track_id, language AS best_guess, confidence, second_language, modalities, reason "
         f"FROM {{tags}} WHERE status = '{TAG_LOW_CONFIDENCE}' ORDER BY confidence ASC LIMIT 100",
     ),
-    "tamil_tracks": (
-        "Every confidently Tamil track, most confident first",
-        "SELECT track_id, confidence FROM {tags} WHERE language = 'ta' "
+    "tracks_in_language": (
+        "Every confidently tagged track of one language (`language=`: any of the catalog's classes, in any "
+        "spelling: `ta`, `Tamil`, `pt_BR`; default `ta`), most confident first",
+        "SELECT track_id, confidence FROM {tags} WHERE language = {language} "
         f"AND status = '{TAG_TAGGED}' ORDER BY confidence DESC",
     ),
     "changed_between_versions": (
@@ -72,8 +74,17 @@ def _table_literal(ref: TableRef) -> str:
     return f"'{text}'"
 
 
-def render_query(name: str, tags: TableRef, tracks: TableRef | None = None, **versions: int) -> str:
-    """The SQL text of example query ``name`` over these tables; versions must be integers."""
+def _language_literal(language: str) -> str:
+    code, reason = normalise_language(language)
+    if code is None:
+        raise ParameterError(f"language {language!r} is not a language code or name ({reason})")
+    return f"'{code}'"   # a normalised code: letters only
+
+
+def render_query(name: str, tags: TableRef, tracks: TableRef | None = None, language: str = "ta",
+                 **versions: int) -> str:
+    """The SQL text of example query ``name`` over these tables; versions must be integers, ``language``
+    a language code or name (read by :func:`lid_spark.languages.normalise_language`)."""
     if name not in EXAMPLE_QUERIES:
         raise ParameterError(f"unknown query {name!r}; known: {', '.join(sorted(EXAMPLE_QUERIES))}")
     for key, value in versions.items():
@@ -83,10 +94,10 @@ def render_query(name: str, tags: TableRef, tracks: TableRef | None = None, **ve
     if "{tracks}" in template and tracks is None:
         raise ParameterError(f"query {name!r} needs the tracks table (inputs.tracks)")
     return template.format(tags=tags.sql(), tracks=tracks.sql() if tracks else "", tags_literal=_table_literal(tags),
-                           **versions)
+                           language=_language_literal(language) if "{language}" in template else "", **versions)
 
 
-def run_query(spark: SparkSession, cfg: Config, name: str, **versions: int) -> DataFrame:
+def run_query(spark: SparkSession, cfg: Config, name: str, language: str = "ta", **versions: int) -> DataFrame:
     """Run example query ``name`` over the configured tags table (and ``inputs.tracks`` when it needs it).
 
     A tracks table given as Parquet files (the synthetic catalog's layout) is read through the
@@ -98,7 +109,7 @@ def run_query(spark: SparkSession, cfg: Config, name: str, **versions: int) -> D
             and tracks.is_path and not table_exists(spark, tracks)):
         read_table(spark, tracks).createOrReplaceTempView(TRACKS_VIEW)
         tracks = parse_table_ref(TRACKS_VIEW)
-    return spark.sql(render_query(name, tags, tracks, **versions))
+    return spark.sql(render_query(name, tags, tracks, language, **versions))
 
 
 def create_current_tags_view(spark: SparkSession, cfg: Config) -> str:

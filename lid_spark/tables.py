@@ -27,6 +27,12 @@ from pyspark.sql.window import Window
 from lid_spark.config import Config
 from lid_spark.errors import InputError, ParameterError
 
+# How an input table may be stored (inputs.<name>_format).
+INPUT_FORMATS = ("auto", "delta", "parquet", "csv", "json")
+# Parquet INT64 TIMESTAMP(NANOS) columns (pandas' default) are read as their integer nanoseconds
+# instead of stopping the read; the contract turns them into timestamps (lid_spark.contract).
+NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
+
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _NAME_RE = re.compile(rf"^{_IDENT}(\.{_IDENT}){{0,2}}$")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -115,13 +121,55 @@ def read_table(spark: SparkSession, ref: TableRef, version: int | None = None) -
             return reader.load(ref.value)
         if version is not None:
             raise ParameterError(f"{ref} is not a Delta table: it has no versions to travel to")
-        try:
-            return spark.read.parquet(ref.value)
-        except Exception as e:  # noqa: BLE001 - the Spark error is long; say what we tried
-            raise InputError(f"cannot read {ref} as a Delta table or Parquet files: {e}") from e
+        return read_files(spark, ref, "parquet")
     if version is not None:
         return spark.read.option("versionAsOf", version).table(ref.value)
     return spark.table(ref.value)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def read_files(spark: SparkSession, ref: TableRef, file_format: str) -> DataFrame:
+    """A directory (or file) of Parquet, CSV (with a header row; every column as text) or JSON-lines files."""
+    if file_format == "parquet":
+        previous = spark.conf.get(NANOS_AS_LONG, "false")
+        try:
+            # Only the schema is decided here: the scan keeps reading the nanoseconds as integers.
+            spark.conf.set(NANOS_AS_LONG, "true")
+            return spark.read.parquet(ref.value)
+        except Exception as e:  # noqa: BLE001 - the Spark error is long; say what we tried
+            raise InputError(f"cannot read {ref} as a Delta table or Parquet files: {_first_line(e)}") from e
+        finally:
+            spark.conf.set(NANOS_AS_LONG, previous)
+    try:
+        if file_format == "csv":
+            return spark.read.option("header", "true").option("inferSchema", "false").csv(ref.value)
+        if file_format == "json":
+            return spark.read.json(ref.value)
+    except Exception as e:  # noqa: BLE001
+        raise InputError(f"cannot read {ref} as {file_format} files: {_first_line(e)}") from e
+    raise ParameterError(f"unknown file format {file_format!r}; known: {', '.join(INPUT_FORMATS)}")
+
+
+def read_input(spark: SparkSession, cfg: Config, key: str) -> DataFrame:
+    """The input table ``inputs.<key>`` (tracks, plays, labels) read as ``inputs.<key>_format`` says and
+    conformed to the data contract (:func:`lid_spark.contract.conform`)."""
+    from lid_spark.contract import conform
+
+    ref = input_table(cfg, key)
+    file_format = cfg.inputs.get(f"{key}_format", "auto")
+    if file_format in ("csv", "json", "parquet") and not ref.is_path:
+        raise ParameterError(f"inputs.{key}_format={file_format} needs a path, but inputs.{key} is the "
+                             f"catalog table {ref}")
+    if file_format == "auto":
+        df = read_table(spark, ref)
+    elif file_format == "delta":
+        df = spark.read.format("delta").load(ref.value) if ref.is_path else spark.table(ref.value)
+    else:
+        df = read_files(spark, ref, file_format)
+    return conform(df, key, text=file_format == "csv", source=f"inputs.{key}={ref}")
 
 
 def write_table(df: DataFrame, ref: TableRef, mode: str = "overwrite", partition_by: list[str] | None = None,

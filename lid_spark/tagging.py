@@ -44,7 +44,7 @@ def is_instrumental(frame: pd.DataFrame) -> pd.Series:
 
 
 def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_version: str,
-             min_confidence: float, tagged_at: dt.datetime | None = None) -> pd.DataFrame:
+             min_confidence: float, tagged_at: dt.datetime | None = None, note: str | None = None) -> pd.DataFrame:
     """Combine the feature frame (one row per track) with classifier predictions into tag rows.
 
     Parameters
@@ -59,6 +59,9 @@ def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_versio
     model_version : str
     min_confidence : float
         Tags whose confidence is below this are flagged ``low_confidence`` even above threshold.
+    note : str, optional
+        Appended to the reason of every prediction that read the vocals (the tag_catalog job's
+        warning that the embedded spoken-LID model scored a catalog that is not the synthetic world).
 
     Returns
     -------
@@ -83,6 +86,8 @@ def tag_rows(frame: pd.DataFrame, predictions: pd.DataFrame | None, model_versio
             scores = {str(k): float(v) for k, v in dict(p["scores"]).items()}
             confident = bool(p["above_threshold"]) and float(p["confidence"]) >= min_confidence
             reason = None if confident else "best language below its threshold or the confidence floor"
+            if note and "vocals" in list(p["modalities"]):
+                reason = note if reason is None else f"{reason}; {note}"
             second = p["second_language"] if isinstance(p["second_language"], str) else None
             rows.append((p["language"], float(p["confidence"]), scores, second, False, list(p["modalities"]),
                          TAG_TAGGED if confident else TAG_LOW_CONFIDENCE, reason))

@@ -2,7 +2,7 @@
 # MAGIC %md
 # MAGIC # lid-spark quick start: the whole pipeline on a synthetic catalog
 # MAGIC
-# MAGIC Builds a small synthetic music catalog (sung audio in ten languages plus others, listening
+# MAGIC Builds a small synthetic music catalog (sung audio in the paper's ten languages plus others, listening
 # MAGIC sessions, labels), then runs every stage: co-occurrence, consumption embeddings, timbral
 # MAGIC codebook, audio features, classifier training and evaluation (the paper's Table 1 and 2), and
 # MAGIC tagging into the Delta table `language_tags`.

@@ -4,7 +4,8 @@
 # MAGIC
 # MAGIC Point lid-spark at your tables (the data contract, `docs/byo_catalog.md`: `tracks` with track_id,
 # MAGIC artist_id, audio_uri, duration_s; `plays` with user_id, track_id, ts, session_id; optionally
-# MAGIC `labels` with track_id, language) and run the feature stages and tagging. Every stage is
+# MAGIC `labels` with track_id, language in any spelling: `pt_BR`, `eng`, `Korean`) and run the feature
+# MAGIC stages and tagging; the classes are your `languages` (the rest of the labels: `ot`). Every stage is
 # MAGIC incremental: rerunning processes only new or changed tracks.
 # MAGIC
 # MAGIC Either give one config file (`config`, e.g. `conf/examples/my_catalog.yaml`) or the
@@ -24,6 +25,7 @@ PARAMETERS = {
     "models": "",       # output.models_dir: codebook and classifiers
     "report": "",       # output.report_dir
     "model_dir": "",    # tagging.model_dir: tag with a classifier trained elsewhere
+    "languages": "",    # classifier.languages, e.g. "pt, ko, ru" ("[]": every label language with enough tracks)
     "settings": "",     # further key=value overrides separated by spaces
 }
 
@@ -52,10 +54,13 @@ keys = {"tracks": "inputs.tracks", "plays": "inputs.plays", "labels": "inputs.la
         "audio_root": "inputs.audio_root", "tables": "tables.location", "models": "output.models_dir",
         "report": "output.report_dir", "model_dir": "tagging.model_dir"}
 overrides = [f"{key}={params[name]}" for name, key in keys.items() if params[name]]
+if params["languages"]:
+    overrides.append(f"classifier.languages=[{params['languages'].strip().strip('[]')}]")
 cfg = load_config([params["config"]] if params["config"] else [], overrides + split_settings(params["settings"]))
 spark = get_spark(cfg)
 print(f"tracks: {input_table(cfg, 'tracks')}\nplays:  {input_table(cfg, 'plays')}\n"
-      f"tags:   {resolve_table(cfg, 'language_tags')}\nmodel:  {model_directory(cfg)}")
+      f"tags:   {resolve_table(cfg, 'language_tags')}\nmodel:  {model_directory(cfg)}\n"
+      f"target languages: {', '.join(cfg.classifier.languages) or 'every label language with enough tracks'}")
 
 # COMMAND ----------
 

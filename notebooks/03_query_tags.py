@@ -15,6 +15,7 @@ PARAMETERS = {
     "config": "",                        # a YAML config file (e.g. the one your catalog runs with)
     "tables": "",                        # tables.location of language_tags (default lid-spark-out/tables)
     "tracks": "",                        # inputs.tracks: for languages per market
+    "language": "",                      # tracks_in_language: one of your classes (default: the most tagged one)
 }
 
 # COMMAND ----------
@@ -33,6 +34,10 @@ spark = get_spark(cfg)
 tracks_columns = read_table(spark, input_table(cfg, "tracks")).columns if cfg.inputs.tracks else []
 view = create_current_tags_view(spark, cfg)
 print(f"current tags view: {view}")
+# The classes are the catalog's (classifier.languages, recorded in the model): ask for one it has.
+language = params["language"] or next(
+    (r["language"] for r in run_query(spark, cfg, "tags_per_language").collect()
+     if r["language"] not in ("ot", "zxx", "und")), "ot")
 
 # COMMAND ----------
 
@@ -46,5 +51,5 @@ for name, (question, _) in EXAMPLE_QUERIES.items():
         first, latest = table_versions(spark, cfg)
         results[name] = run_query(spark, cfg, name, old_version=first, new_version=latest, since_version=first)
     else:
-        results[name] = run_query(spark, cfg, name)
+        results[name] = run_query(spark, cfg, name, language=language)
     results[name].show(20, truncate=False)

@@ -136,7 +136,7 @@ def training_world(spark, catalog, extracted):
     t0, t1, t2, t3, t4 = (row.track_id for row in first)
     other = next(lang for lang in ("en", "fr") if lang != labels.iloc[4].language)
     bad = [(None, "en"), ("  ", "fr"),                                 # without track id
-           (t0, "xx"), (t1, "EN"), (t2, None),                       # language outside the set
+           (t0, "xx"), (t1, "zxx"), (t2, None),                      # unreadable, not a language, missing
            (t3, labels.iloc[3].language),                            # an exact duplicate row
            (t4, other),                                              # t4 labelled twice: ambiguous
            ("ghost_track", "en")]                                    # a track not in the catalog
@@ -225,6 +225,8 @@ def test_every_label_row_is_used_or_counted_under_one_reason(training_world, tra
     assert data["labels_in"] == training_world["labels_in"] == n + 8
     assert data["labels_without_track_id"] == 2
     assert data["labels_invalid_language"] == 3
+    assert (data["labels_invalid_language_unreadable"], data["labels_invalid_language_not_a_language"],
+            data["labels_invalid_language_missing"]) == (1, 1, 1)
     assert data["labels_duplicate_rows"] == 1
     assert data["labels_ambiguous_tracks"] == 1 and data["labels_ambiguous_rows"] == 2
     assert data["labels_without_track"] == 1
@@ -270,7 +272,8 @@ BAD_COLUMNS = [  # (table, column, SQL expression of the wrong value or None to 
     ("tracks", "audio_uri", None, "missing column 'audio_uri'"),
     ("plays", "user_id", "true", "is boolean"),
     ("plays", "track_id", "1.5D", "is double"),
-    ("plays", "ts", "'2026-01-01 10:00:00'", "is string"),
+    ("plays", "ts", "'tomorrow'", "is text that does not read as a timestamp"),
+    ("plays", "ts", "true", "is boolean"),
     ("plays", "session_id", "array('s')", "is array<string>"),
     ("plays", "ts", None, "missing column 'ts'"),
     ("labels", "track_id", "true", "is boolean"),

@@ -45,7 +45,8 @@ def test_every_example_query_runs(spark, tags_cfg):
             for r in results["changed_between_versions"]] == [("a", "ta", "te")]
     assert sorted(r.track_id for r in results["change_feed_since"]) == ["a", "e"]
     assert [r.track_id for r in results["multilingual_tracks"]] == ["c"]
-    assert results["tamil_tracks"] == []
+    assert results["tracks_in_language"] == []   # a was ta, then te
+    assert [r.track_id for r in run_query(spark, tags_cfg, "tracks_in_language", language="English").collect()] == ["e"]
 
 
 def test_current_tags_view_hides_unusable_rows(spark, tags_cfg):
@@ -63,6 +64,9 @@ def test_query_parameters_are_validated():
     with pytest.raises(ParameterError, match="unknown query"):
         render_query("nope", tags)
     assert "table_changes('main.lid.language_tags', 3)" in render_query("change_feed_since", tags, since_version=3)
+    assert "WHERE language = 'pt' " in render_query("tracks_in_language", tags, language="pt_BR")
+    with pytest.raises(ParameterError, match="is not a language code"):
+        render_query("tracks_in_language", tags, language="x'; DROP TABLE t; --")
 
 
 def test_docs_show_the_queries_the_code_runs():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tracemalloc
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -352,3 +353,29 @@ def test_listeners_have_language_tastes_hubs_and_bots(tmp_path):
     counts = plays["track_id"].value_counts()
     assert counts.iloc[0] > 10 * counts.median()     # popularity skew
     assert len(set(TARGET_LANGUAGES) - set(plays["market"])) == 0
+
+
+def test_world_for_another_target_set(tmp_path):
+    from lid_spark.contract import SYNTHETIC_PROVENANCE
+
+    cfg = load_config([Path(__file__).parents[1] / "conf" / "examples" / "other_languages.yaml"])
+    params = SynthParams.from_any(cfg, tracks=140)
+    assert params.classes == ("pt", "ko", "ru", "ar", "tr", "nl", "ot")
+    assert tuple(cfg.classifier.languages) == params.targets, "the example trains on the classes it builds"
+    world = write_sessions_only(tmp_path, params, users=50)
+    labels, truth = pd.read_parquet(world.labels_path), pd.read_parquet(world.truth_path)
+    counts = labels["language"].value_counts()
+    assert set(counts.index) == set(params.classes) and counts.max() - counts.min() <= 4   # balanced
+    sung_as_other = set(truth.loc[truth["language"] == "ot", "sung_language"].dropna())
+    assert sung_as_other and sung_as_other <= set(TARGET_LANGUAGES), "the paper's languages sing behind ot"
+    assert (pd.read_parquet(world.tracks_path)["provenance"] == SYNTHETIC_PROVENANCE).all()
+    # A target may not also be an "other" language; a language needs an espeak-ng voice.
+    with pytest.raises(ParameterError, match="must not overlap: .*pt"):
+        SynthParams.from_any({"targets": ["pt", "ko"], "other_languages": ["pt", "en"]})
+    with pytest.raises(ParameterError, match=r"synth\.targets must be languages that synth\.other_languages"):
+        load_config(overrides=["synth.targets=[ru, ko]"])
+    with pytest.raises(ParameterError, match=r"synth\.targets has languages without an espeak-ng voice: \['xq'\]"):
+        SynthParams.from_any({"targets": ["pt", "xq"], "other_languages": ["en", "de"]})
+    # espeak's cmn is labelled zh, as the pipeline reads it.
+    assert SynthParams.from_any({"targets": ["cmn", "ko"], "other_languages": ["en", "de"]}).classes == \
+        ("zh", "ko", "ot")

@@ -42,6 +42,28 @@ def test_every_track_gets_one_row_with_a_status():
     assert set(out.model_version) == {"m1"}
 
 
+def test_embedded_model_on_a_real_catalog_is_said_in_the_reason():
+    from lid_spark.schemas import EMBEDDED_ON_REAL_CATALOG
+
+    preds = _preds().assign(modalities=[["consumption", "timbral", "vocals"], ["consumption"]])
+    out = tag_rows(_frame(), preds, "m1", min_confidence=0.5, note=EMBEDDED_ON_REAL_CATALOG).set_index("track_id")
+    assert out.loc["sure", "status"] == "tagged" and out.loc["sure", "reason"] == EMBEDDED_ON_REAL_CATALOG
+    assert "speechbrain/lang-id-voxlingua107-ecapa" in out.loc["sure", "reason"]
+    # Only tags that read the vocals carry it; without the note nothing changes.
+    assert EMBEDDED_ON_REAL_CATALOG not in out.loc["unsure", "reason"]
+    assert tag_rows(_frame(), preds, "m1", min_confidence=0.5).set_index("track_id").loc["sure", "reason"] is None
+
+
+def test_a_catalog_is_synthetic_only_with_the_synth_provenance(spark):
+    from lid_spark.contract import SYNTHETIC_PROVENANCE, is_synthetic_catalog
+
+    synthetic = spark.createDataFrame([("t1", SYNTHETIC_PROVENANCE)] * 2, "track_id string, provenance string")
+    assert is_synthetic_catalog(synthetic)
+    assert not is_synthetic_catalog(synthetic.select("track_id"))
+    mixed = synthetic.union(spark.createDataFrame([("t9", None)], "track_id string, provenance string"))
+    assert not is_synthetic_catalog(mixed)
+
+
 def test_no_predictions_at_all():
     out = tag_rows(_frame(), None, "m1", min_confidence=0.5)
     assert list(out.status) == ["no_features", "no_features", "instrumental", "no_features", "no_features"]

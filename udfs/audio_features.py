@@ -98,7 +98,7 @@ def extract_features_udf(cfg_data: dict, codebook, version: str):
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from lid_spark.audio.pipeline import extract_tracks
-        from lid_spark.audio.spoken_lid import target_scores
+        from lid_spark.audio.spoken_lid import language_scores
 
         cfg = Config(cfg_data)
         separator, spoken_lid = _worker_models(cfg)
@@ -106,7 +106,7 @@ def extract_features_udf(cfg_data: dict, codebook, version: str):
             if index:  # mid-task: after this task already returned rows for a batch
                 _fault_kill_worker_once()
             uris = [None if is_missing(u) else str(u) for u in batch["audio_uri"]]
-            tracks = extract_tracks(uris, cfg, separator, codebook, spoken_lid, scores=target_scores)
+            tracks = extract_tracks(uris, cfg, separator, codebook, spoken_lid, scores=language_scores)
             yield _rows(batch["track_id"].tolist(), uris, tracks)
 
     return run

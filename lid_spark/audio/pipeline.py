@@ -6,8 +6,8 @@ segment; and the timbral codebook vector of the whole mixture. Every track gets 
 the batch.
 
 The spoken-LID model is :class:`lid_spark.audio.spoken_lid.SpokenLID` (``embed`` and
-``languages``); a ``scores`` function (its ``target_scores``) maps posteriors to probabilities of
-:data:`lid_spark.LANGUAGE_CLASSES`. The segments of a whole batch of tracks are embedded
+``languages``); a ``scores`` function (its ``language_scores``) maps posteriors to a probability per
+language code (the classes are chosen at training, from these). The segments of a whole batch of tracks are embedded
 together, in batches of similar length: segment lengths are quantized by
 ``audio.segments.length_step_seconds`` so that many are exactly equal (padding changes ECAPA
 embeddings).
@@ -155,7 +155,7 @@ def embed_segments(spoken_lid, waves: Sequence[np.ndarray], batch_size: int = 16
         ``audio.segments.length_step_seconds`` and a ratio of 1, batches need no padding.
     scores : callable, optional
         ``scores(posteriors [n, L], languages) -> {class: array [n]}``
-        (:func:`lid_spark.audio.spoken_lid.target_scores`); None: no scores.
+        (:func:`lid_spark.audio.spoken_lid.language_scores`); None: no scores.
     """
     if batch_size < 1:
         raise ParameterError(f"audio.spoken_lid.batch_size must be positive, got {batch_size}")
@@ -261,6 +261,8 @@ def feature_version(cfg, codebook: Codebook | None, spoken_lid_tag: str) -> str:
     settings = {key: audio[key] for key in _VERSIONED_KEYS}
     settings["codebook"] = codebook.checksum if codebook is not None else None
     settings["spoken_lid"] = spoken_lid_tag
+    # spoken_lid_scores hold a probability per language code of the model (not per class).
+    settings["spoken_lid_scores"] = "per-language"
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{cfg.audio.feature_version}-{digest}"
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from lid_spark import LANGUAGE_CLASSES, OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.errors import ParameterError
+from lid_spark.languages import class_of, normalise_language
 
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "spoken_lid_ecapa"
 CHECKSUMS_FILE = "checksums.json"
@@ -115,30 +116,57 @@ def verify_checksums(directory: str | Path) -> None:
 
 
 def language_code(label: str) -> str:
-    """ISO code of a classifier label: ``"en: English"`` -> ``"en"``, ``"cmn"`` -> ``"cmn"``."""
+    """ISO code of a classifier label as written: ``"en: English"`` -> ``"en"``, ``"cmn"`` -> ``"cmn"``."""
     return label.split(":", 1)[0].strip().lower()
 
 
-# Codes that name one of our target languages under another spelling (ISO 639-3, locales).
-_CODE_ALIASES = {"deu": "de", "eng": "en", "spa": "es", "fra": "fr", "hin": "hi", "ita": "it",
-                 "jpn": "ja", "pan": "pa", "tam": "ta", "tel": "te"}
-
-
-def language_class(label: str) -> str:
-    """Our class (one of ``lid_spark.LANGUAGE_CLASSES``) for a classifier label.
+def label_language(label: str) -> str:
+    """The normalised code of a classifier label (:func:`lid_spark.languages.normalise_language`):
+    ``"pt: Portuguese"`` -> ``"pt"``, ``"cmn"`` -> ``"zh"``; a label it cannot read keeps its own code.
 
     Example
     -------
-    >>> language_class("pa: Panjabi"), language_class("ru: Russian")
-    ('pa', 'ot')
+    >>> label_language("pt: Portuguese"), label_language("cmn"), label_language("eng"), label_language("xyz1")
+    ('pt', 'zh', 'en', 'xyz1')
     """
-    code = language_code(label).replace("_", "-").split("-")[0]
-    code = _CODE_ALIASES.get(code, code)
-    return code if code in TARGET_LANGUAGES else OTHER_LANGUAGE
+    return normalise_language(label)[0] or language_code(label)
 
 
-def target_scores(posteriors: np.ndarray, languages: list[str]) -> dict[str, np.ndarray]:
-    """Collapse spoken-LID posteriors onto our classes (the paper's "spoken-LID applied directly").
+def language_class(label: str, targets=TARGET_LANGUAGES) -> str:
+    """The class of a classifier label among ``targets`` (the label's language, else ``"ot"``).
+
+    Example
+    -------
+    >>> language_class("pa: Panjabi"), language_class("ru: Russian"), language_class("ru: Russian", ("ru", "pt"))
+    ('pa', 'ot', 'ru')
+    """
+    return class_of(label_language(label), targets)
+
+
+def language_scores(posteriors: np.ndarray, languages: list[str]) -> dict[str, np.ndarray]:
+    """Spoken-LID posteriors per language code: what ``vocal_segments.spoken_lid_scores`` holds.
+
+    Every label of the model is read as a language code (:func:`label_language`); labels of one
+    language (``zh`` and ``cmn``) add up. The classes of a catalog are chosen later, at training
+    (:func:`lid_spark.languages.collapse_scores`), so one extraction serves any choice of targets.
+
+    Example
+    -------
+    >>> s = language_scores(np.array([[0.7, 0.2, 0.1]]), ["en: English", "zh: Chinese", "cmn"])
+    >>> {k: round(float(v[0]), 2) for k, v in s.items()}
+    {'en': 0.7, 'zh': 0.3}
+    """
+    posteriors = np.asarray(posteriors, dtype=np.float32)
+    if posteriors.ndim != 2 or posteriors.shape[1] != len(languages):
+        raise ParameterError(f"posteriors must be [n, {len(languages)}], got shape {posteriors.shape}")
+    codes = [label_language(label) for label in languages]
+    columns = np.array(codes)
+    return {code: posteriors[:, columns == code].sum(axis=1).astype(np.float32) for code in dict.fromkeys(codes)}
+
+
+def target_scores(posteriors: np.ndarray, languages: list[str],
+                  classes=LANGUAGE_CLASSES) -> dict[str, np.ndarray]:
+    """Collapse spoken-LID posteriors onto classes (the paper's "spoken-LID applied directly").
 
     Parameters
     ----------
@@ -146,12 +174,14 @@ def target_scores(posteriors: np.ndarray, languages: list[str]) -> dict[str, np.
         Class probabilities from :meth:`SpokenLID.embed`.
     languages : list of str
         The classifier's labels, in column order.
+    classes : sequence of str
+        The target languages then ``"ot"`` (default: the paper's).
 
     Returns
     -------
     dict
-        One float32 array [n] per class in ``lid_spark.LANGUAGE_CLASSES``; ``"ot"`` is the mass of
-        every language that is not a target. A target the classifier does not know scores 0.
+        One float32 array [n] per class; ``"ot"`` is the mass of every language that is not a
+        target. A target the spoken-LID model does not know scores 0.
 
     Example
     -------
@@ -162,8 +192,9 @@ def target_scores(posteriors: np.ndarray, languages: list[str]) -> dict[str, np.
     posteriors = np.asarray(posteriors, dtype=np.float32)
     if posteriors.ndim != 2 or posteriors.shape[1] != len(languages):
         raise ParameterError(f"posteriors must be [n, {len(languages)}], got shape {posteriors.shape}")
-    classes = np.array([language_class(label) for label in languages])
-    return {cls: posteriors[:, classes == cls].sum(axis=1).astype(np.float32) for cls in LANGUAGE_CLASSES}
+    targets = [c for c in classes if c != OTHER_LANGUAGE]
+    found = np.array([language_class(label, targets) for label in languages])
+    return {cls: posteriors[:, found == cls].sum(axis=1).astype(np.float32) for cls in classes}
 
 
 def length_buckets(lengths: list[int], batch_size: int, max_ratio: float) -> list[list[int]]:

@@ -133,7 +133,9 @@ def graph_measures(neighbors: DataFrame, tracks: DataFrame, score: str = "score"
            .fillna(0, ["k_occ"]))
     row = occ.agg(F.skewness("k_occ").alias("skew"), F.max("k_occ").alias("max"),
                   F.avg((F.col("k_occ") == 0).cast("double")).alias("never")).first()
-    pearson_row = neighbors.agg(F.corr(F.col(score), F.log1p(F.col("n_neighbor"))).alias("r"),
+    # corr() divides by zero (an error under ANSI SQL) when a side is constant, as on a tiny catalog.
+    x, y = F.col(score).cast("double"), F.log1p(F.col("n_neighbor"))
+    pearson_row = neighbors.agg(F.try_divide(F.covar_pop(x, y), F.stddev_pop(x) * F.stddev_pop(y)).alias("r"),
                                 F.count(F.lit(1)).alias("n")).first()
     return {
         "k_occurrence_skewness": _num(row["skew"]),

@@ -159,12 +159,11 @@ def reason_counts(labelled: DataFrame) -> DataFrame:
 def label_configured_plays(spark, cfg, now: datetime) -> tuple[DataFrame, DataFrame]:
     """Read ``inputs.plays`` and ``inputs.tracks`` (conformed to the contract) and label the plays
     with the ``cooccurrence`` settings. Returns ``(plays, labelled)``."""
-    from lid_spark.contract import conform
-    from lid_spark.tables import input_table, read_table
+    from lid_spark.tables import read_input
 
     co = cfg.cooccurrence
-    plays = conform(read_table(spark, input_table(cfg, "plays")), "plays")
-    tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+    plays = read_input(spark, cfg, "plays")
+    tracks = read_input(spark, cfg, "tracks")
     labelled = label_plays(
         plays, tracks, now=now, gap_minutes=co.session_gap_minutes,
         max_tracks_per_session=co.max_tracks_per_session, bot_session_tracks=co.bot_session_tracks,

@@ -24,6 +24,7 @@ from lid_spark.config import Config
 from lid_spark.errors import InputError
 from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
 from lid_spark.evaluation.report import ordering_pairs, write_report
+from lid_spark.languages import collapse_scores
 from lid_spark.metrics import confusion_matrix, language_metrics, map_difference_interval, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.dataset import LabelledData
@@ -44,7 +45,8 @@ def spoken_lid_direct_scores(pdf: pd.DataFrame, languages=LANGUAGE_CLASSES) -> n
     Parameters
     ----------
     pdf : track feature frame rows (seg_spoken_lid, seg_durations)
-    languages : output columns (a language the spoken-LID map lacks scores 0)
+    languages : output columns, the classes: a target takes its language's score (0 when the map
+        lacks it), ``ot`` the mass of every other language
 
     Returns
     -------
@@ -59,7 +61,7 @@ def spoken_lid_direct_scores(pdf: pd.DataFrame, languages=LANGUAGE_CLASSES) -> n
         if len(durations) != len(maps):
             durations = np.ones(len(maps))
         weights = durations / durations.sum() if durations.sum() > 0 else np.full(len(maps), 1.0 / len(maps))
-        matrix = np.array([[float(map_as_dict(m).get(lang, 0.0)) for lang in languages] for m in maps])
+        matrix = np.array([collapse_scores(map_as_dict(m), languages) for m in maps])
         out[i] = weights @ matrix
     return out
 
@@ -90,7 +92,7 @@ class ExperimentResult:
 def _model(data: LabelledData, settings: TrainSettings, directory: Path, reuse: bool) -> LanguageClassifier:
     with step(f"model {directory.name}"):
         clf, _ = train_or_load(data.split("train", settings.subset), data.split("val", settings.subset),
-                               settings, directory, reuse=reuse)
+                               settings, directory, reuse=reuse, languages=data.classes)
     return clf
 
 
@@ -114,6 +116,7 @@ def run_experiments(data: LabelledData, cfg: Config) -> ExperimentResult:
     if test.empty or val.empty:
         raise InputError(f"evaluation needs complete tracks in val and test; got {len(val)} and {len(test)}")
     labels = test["language"].to_numpy()
+    classes, targets = data.classes, data.targets
     result = ExperimentResult({}, {})
     trained: dict[str, LanguageClassifier] = {}
     scores_by_subset: dict[str, np.ndarray] = {}
@@ -125,11 +128,13 @@ def run_experiments(data: LabelledData, cfg: Config) -> ExperimentResult:
         result.models[subset] = clf.model_version
         result.model_dirs[subset] = models_dir / subset
         scores_by_subset[subset] = clf.score_tracks(test)
-        result.table1[subset] = language_metrics(labels, scores_by_subset[subset], clf.languages, clf.thresholds)
+        result.table1[subset] = language_metrics(labels, scores_by_subset[subset], clf.languages, clf.thresholds,
+                                                 average_over=targets)
 
-    direct_thresholds = tune_thresholds(val["language"].to_numpy(), spoken_lid_direct_scores(val), LANGUAGE_CLASSES)
-    direct = spoken_lid_direct_scores(test)
-    result.table1["spoken_lid_direct"] = language_metrics(labels, direct, LANGUAGE_CLASSES, direct_thresholds)
+    direct_thresholds = tune_thresholds(val["language"].to_numpy(), spoken_lid_direct_scores(val, classes), classes)
+    direct = spoken_lid_direct_scores(test, classes)
+    result.table1["spoken_lid_direct"] = language_metrics(labels, direct, classes, direct_thresholds,
+                                                          average_over=targets)
     compared = {**scores_by_subset, "spoken_lid_direct": direct}   # every score set a quality check compares
 
     if ev.table2:
@@ -142,32 +147,33 @@ def run_experiments(data: LabelledData, cfg: Config) -> ExperimentResult:
                 result.models[name] = trained[name].model_version
                 result.model_dirs[name] = models_dir / name
             scores = trained[name].score_tracks(test, drop=["consumption"], fallback={"consumption": fallback})
-            result.table2[variant] = language_metrics(labels, scores, LANGUAGE_CLASSES, thresholds=None)
+            result.table2[variant] = language_metrics(labels, scores, classes, thresholds=None, average_over=targets)
             compared[variant] = scores
 
     with step("bootstrap intervals"):
         for a, b, _ in ordering_pairs(result.table2):
             if a in compared and b in compared:
-                result.intervals[(a, b)] = map_difference_interval(labels, compared[a], compared[b], LANGUAGE_CLASSES,
-                                                                   seed=cfg.classifier.seed)
+                result.intervals[(a, b)] = map_difference_interval(labels, compared[a], compared[b], classes,
+                                                                   average_over=targets, seed=cfg.classifier.seed)
 
     with step("figures"):
         result.figures = _figures(test, labels, trained, scores_by_subset, data, report_dir, ev)
     result.report_paths = write_report(report_dir, result.table1, result.table2, data.counts, result.models,
-                                       result.figures, result.intervals)
+                                       result.figures, result.intervals, targets=targets)
     return result
 
 
 def _figures(test, labels, trained, scores_by_subset, data, report_dir: Path, ev) -> list[str]:
+    classes = data.classes
     figures = []
     for subset, scores in scores_by_subset.items():
-        figures.append(str(plot_pr_curves(labels, scores, LANGUAGE_CLASSES, report_dir / f"pr_{subset}.png",
+        figures.append(str(plot_pr_curves(labels, scores, classes, report_dir / f"pr_{subset}.png",
                                           title=f"Precision-recall, {subset} model (test)")))
     for subset in ("multimodal", "audio"):
         if subset in scores_by_subset:
-            predicted = np.asarray(LANGUAGE_CLASSES)[scores_by_subset[subset].argmax(axis=1)]
-            matrix = confusion_matrix(labels, predicted, LANGUAGE_CLASSES)
-            figures.append(str(plot_confusion(matrix, LANGUAGE_CLASSES, report_dir / f"confusion_{subset}.png",
+            predicted = np.asarray(classes)[scores_by_subset[subset].argmax(axis=1)]
+            matrix = confusion_matrix(labels, predicted, classes)
+            figures.append(str(plot_confusion(matrix, classes, report_dir / f"confusion_{subset}.png",
                                               title=f"Confusion, {subset} model (test, argmax)")))
             break
     # Figure 2 on held-out tracks (validation + test artists), at most evaluation.tsne_max_points.
@@ -181,7 +187,7 @@ def _figures(test, labels, trained, scores_by_subset, data, report_dir: Path, ev
     if "multimodal" in trained:
         panels.append(("(d) last hidden layer, Multimodal model", trained["multimodal"].hidden_tracks(held_out)))
     if len(held_out) >= 5:
-        figures.append(str(plot_tsne_panels(panels, held_out["language"].to_numpy(), LANGUAGE_CLASSES,
+        figures.append(str(plot_tsne_panels(panels, held_out["language"].to_numpy(), classes,
                                             report_dir / "figure2_tsne.png", seed=ev.tsne_seed,
                                             perplexity=ev.tsne_perplexity)))
     return figures

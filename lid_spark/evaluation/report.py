@@ -3,8 +3,9 @@
 ``table1.json``: ``{subset: {language: {"precision", "recall", "f1", "ap"}, "avg": {...}}}`` for the
 subsets timbral, vocals, consumption, audio, multimodal and spoken_lid_direct.
 ``table2.json``: ``{variant: {language: {"ap"}, "avg": {"ap"}}}`` for baseline_Z, baseline_A, aug_Z,
-aug_Z+G, aug_A, aug_A+G. Languages without test tracks hold nulls. ``avg`` is the macro average
-over the ten target languages, as in the paper (``ot`` is reported, not averaged).
+aug_Z+G, aug_A, aug_A+G: one row per class of the catalog (its target languages, then ``ot``).
+Languages without test tracks hold nulls. ``avg`` is the macro average over the target languages,
+as in the paper over its ten (``ot`` is reported, not averaged).
 
 Example
 -------
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from lid_spark import LANGUAGE_CLASSES
+from lid_spark import OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.reports import write_json
 from lid_spark.schemas import is_missing
 
@@ -37,8 +38,10 @@ def _fmt(value) -> str:
 
 
 def _rows(table: Mapping) -> list[str]:
+    """The classes in the table's order (targets, then ``ot``), then ``avg``."""
     first = next(iter(table.values()))
-    return [lang for lang in LANGUAGE_CLASSES if lang in first] + ["avg"]
+    languages = [lang for lang in first if lang not in ("avg", OTHER_LANGUAGE)]
+    return languages + ([OTHER_LANGUAGE] if OTHER_LANGUAGE in first else []) + ["avg"]
 
 
 def table1_markdown(table1: Mapping) -> str:
@@ -149,15 +152,17 @@ def verdict(check: Mapping) -> str:
 
 
 def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int], models: Mapping[str, str],
-                    figures: list[str], intervals: Mapping | None = None) -> str:
+                    figures: list[str], intervals: Mapping | None = None,
+                    targets: tuple[str, ...] = TARGET_LANGUAGES) -> str:
     """The whole report page: data counts, Table 1, Table 2, calibration, checks, figures."""
     cal = calibration(table1)
     checks = quality_checks(table1, table2, intervals)
     parts = ["# lid-spark evaluation", "",
              "Test set: labelled tracks of the test artists that have every modality (consumption, timbral, "
              "vocals), so that every column of Table 1 is measured on the same tracks. Thresholds for P/R/F1 "
-             "were tuned for F1 on the validation artists. Avg. is the macro average over the ten target "
-             "languages (as in the paper); `ot` is shown but not averaged.", "",
+             f"were tuned for F1 on the validation artists. Avg. is the macro average over the {len(targets)} "
+             f"target languages ({', '.join(targets)}; the paper averages its ten); `ot` is shown but not "
+             "averaged.", "",
              "## Data", "", "| count | value |", "|---|---:|"]
     parts += [f"| {k} | {v} |" for k, v in counts.items()]
     parts += ["", "## Table 1: feature subsets (P, R, F1 at tuned thresholds; AP)", "", table1_markdown(table1), "",
@@ -184,7 +189,8 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
 
 
 def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[str, int],
-                 models: Mapping[str, str], figures: list[str], intervals: Mapping | None = None) -> dict[str, Path]:
+                 models: Mapping[str, str], figures: list[str], intervals: Mapping | None = None,
+                 targets: tuple[str, ...] = TARGET_LANGUAGES) -> dict[str, Path]:
     """Write table1.json, table2.json, calibration.json and report.md into ``report_dir``."""
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -194,5 +200,6 @@ def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[s
     write_json(paths["table2"], table2)
     write_json(paths["calibration"], {"calibration": calibration(table1),
                                       "checks": quality_checks(table1, table2, intervals)})
-    paths["report"].write_text(report_markdown(table1, table2, counts, models, figures, intervals), encoding="utf-8")
+    paths["report"].write_text(report_markdown(table1, table2, counts, models, figures, intervals, targets),
+                               encoding="utf-8")
     return paths

@@ -12,7 +12,8 @@ timbral           array<float>, nullable       timbral codebook histogram; null 
 seg_embeddings    array<array<float>>          spoken-LID embedding per vocal segment, by seg_idx;
                                                empty when the track has no vocal segments
 seg_durations     array<double>                end_s - start_s per segment (same order)
-seg_spoken_lid    array<map<string,float>>     spoken-LID posteriors per segment (same order)
+seg_spoken_lid    array<map<string,float>>     spoken-LID posteriors per language code, per
+                                               segment (same order)
 status            string, nullable             audio_status.status ('ok', 'no_vocals', ...);
                                                null when the audio was never processed
 vocal_ratio       double, nullable             audio_status.vocal_ratio
@@ -46,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from lid_spark.errors import InputError, ParameterError
+from lid_spark.languages import collapse_scores
 from lid_spark.schemas import is_missing
 
 MODALITIES = ("consumption", "timbral", "vocals")
@@ -174,8 +176,10 @@ def with_vocal_scores(pdf: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFra
     Parameters
     ----------
     pdf : track feature frame rows (seg_embeddings and, per segment, seg_spoken_lid maps)
-    classes : the classes whose scores are appended, in this order (a class missing from a map
-        scores 0; a segment without a map gets the uniform distribution)
+    classes : the classes whose scores are appended, in this order: a target takes its language's
+        score (0 when the map lacks it), ``ot`` the mass of every other language
+        (:func:`lid_spark.languages.collapse_scores`); a segment without a map gets the uniform
+        distribution
 
     Returns
     -------
@@ -196,7 +200,7 @@ def with_vocal_scores(pdf: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFra
         out = []
         for j, seg in enumerate(segs):
             scores = map_as_dict(maps[j]) if j < len(maps) else {}
-            probs = np.array([float(scores.get(c, 0.0)) for c in classes]) if scores else uniform
+            probs = np.array(collapse_scores(scores, classes)) if scores else uniform
             out.append(np.concatenate([np.asarray(seg, dtype=np.float32),
                                        np.log(np.maximum(probs, SCORE_FLOOR)).astype(np.float32)]))
         extended.append(out)
@@ -370,8 +374,7 @@ def track_feature_frame(spark, cfg, track_ids_df=None):
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from lid_spark.contract import conform
-    from lid_spark.tables import dedupe_latest, input_table, read_table, resolve_table, table_exists
+    from lid_spark.tables import dedupe_latest, read_input, read_table, resolve_table, table_exists
 
     def load(name: str, columns: list[str]):
         ref = resolve_table(cfg, name)
@@ -393,7 +396,7 @@ def track_feature_frame(spark, cfg, track_ids_df=None):
             raise InputError(f"track_ids_df needs a track_id column; it has {track_ids_df.columns}")
         base = track_ids_df.select(F.col("track_id").cast("string")).distinct()
     elif cfg.inputs.tracks:
-        base = conform(read_table(spark, input_table(cfg, "tracks")), "tracks").select("track_id").distinct()
+        base = read_input(spark, cfg, "tracks").select("track_id").distinct()
     else:
         ids = [df.select("track_id") for df in (consumption, timbral, segments, status) if df is not None]
         if not ids:

@@ -335,7 +335,8 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     train_pdf, val_pdf : track feature frame rows plus a ``language`` column (validation drives
         the learning-rate schedule, early stopping and the thresholds)
     settings : TrainSettings
-    languages : output classes
+    languages : output classes: the target languages then ``ot`` (the artifact records them, and
+        tagging and evaluation read them from it)
 
     Returns
     -------
@@ -453,9 +454,10 @@ _PLACEMENT = ("device", "torch_threads")
 
 
 def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainSettings, directory,
-                  reuse: bool = True) -> tuple[LanguageClassifier, bool]:
-    """The model for these settings and data: loaded from ``directory`` when it holds one trained
-    with the same settings on the same tracks, labels and feature values (and ``reuse``), else trained and saved there.
+                  reuse: bool = True, languages: Sequence[str] = LANGUAGE_CLASSES) -> tuple[LanguageClassifier, bool]:
+    """The model for these settings, classes and data: loaded from ``directory`` when it holds one
+    trained with the same settings and classes on the same tracks, labels and feature values (and
+    ``reuse``), else trained and saved there.
 
     Returns
     -------
@@ -470,9 +472,10 @@ def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: Trai
         saved = LanguageClassifier.load(directory, device=settings.device)
         wanted = {k: v for k, v in settings.to_dict().items() if k not in _PLACEMENT}
         have = {k: v for k, v in saved.settings.items() if k not in _PLACEMENT}
-        if have == wanted and saved.metrics.get("data_fingerprint") == data_fingerprint(train_pdf, val_pdf):
+        if (have == wanted and tuple(saved.languages) == tuple(languages)
+                and saved.metrics.get("data_fingerprint") == data_fingerprint(train_pdf, val_pdf)):
             get_logger(__name__).info("reusing %s (%s)", directory, saved.model_version)
             return saved, False
-    clf = train_model(train_pdf, val_pdf, settings)
+    clf = train_model(train_pdf, val_pdf, settings, languages)
     clf.save(directory)
     return clf, True

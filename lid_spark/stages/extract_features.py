@@ -18,10 +18,11 @@ from pyspark.sql import functions as F
 from lid_spark.audio.pipeline import feature_version, spoken_lid_tag
 from lid_spark.audio.timbral import Codebook, codebook_dir
 from lid_spark.config import Config
-from lid_spark.contract import conform, implausible_duration
+from lid_spark.contract import implausible_duration, is_synthetic_catalog
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
 from lid_spark.schemas import (
+    EMBEDDED_ON_REAL_CATALOG,
     EXTRACT_SCHEMA,
     FEATURE_STATUSES,
     RETRY_STATUSES,
@@ -33,8 +34,8 @@ from lid_spark.schemas import (
 from lid_spark.tables import (
     TableRef,
     dedupe_latest,
-    input_table,
     merge_upsert,
+    read_input,
     read_table,
     replace_tracks,
     resolve_table,
@@ -66,7 +67,7 @@ def run(spark: SparkSession, cfg: Config) -> dict:
     log.info("feature version %s", version)
 
     with step("select tracks to extract"):
-        catalog = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+        catalog = read_input(spark, cfg, "tracks")
         counts = catalog.agg(F.count(F.lit(1)).alias("rows"), F.count("track_id").alias("with_id"),
                              F.countDistinct("track_id").alias("distinct_ids"),
                              F.count(F.when(implausible_duration(), 1)).alias("implausible_durations")).first()
@@ -80,7 +81,11 @@ def run(spark: SparkSession, cfg: Config) -> dict:
               "tracks_distinct": counts["distinct_ids"],
               "tracks_duration_implausible": counts["implausible_durations"],
               "tracks_unchanged": counts["distinct_ids"] - n_todo,
-              "tracks_extracted": n_todo, "statuses": {}, "segments_written": 0, "timbral_rows_written": 0}
+              "tracks_extracted": n_todo, "statuses": {}, "segments_written": 0, "timbral_rows_written": 0,
+              "warnings": []}
+    if n_todo and cfg.audio.spoken_lid.source == "embedded" and not is_synthetic_catalog(catalog):
+        log.warning("this catalog is not lid-spark's synthetic world: %s", EMBEDDED_ON_REAL_CATALOG)
+        report["warnings"].append(EMBEDDED_ON_REAL_CATALOG)
     log.info("%d track rows: %d distinct ids (%d duplicate rows, %d without id), %d unchanged, %d to extract",
              report["tracks_in"], report["tracks_distinct"], report["duplicate_track_rows"],
              report["tracks_without_id"], report["tracks_unchanged"], n_todo)

@@ -13,12 +13,11 @@ from pyspark.sql import functions as F
 
 from lid_spark.audio.timbral import Codebook, codebook_dir, split_runs
 from lid_spark.config import Config
-from lid_spark.contract import conform
 from lid_spark.errors import InputError
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
 from lid_spark.schemas import MEL_SCHEMA
-from lid_spark.tables import input_table, read_table
+from lid_spark.tables import read_input
 from lid_spark.udfs.audio_features import arrow_batch_rows, mel_sample_udf
 
 
@@ -28,7 +27,7 @@ def run(spark: SparkSession, cfg: Config) -> dict:
     conf = cfg.audio.timbral
 
     with step("sample tracks"):
-        tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+        tracks = read_input(spark, cfg, "tracks")
         candidates = (tracks.where(F.col("audio_uri").isNotNull()).select("track_id", "audio_uri")
                       .dropDuplicates(["track_id"]))
         # A seeded hash order is a uniform sample that does not depend on partitioning.

@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import functions as F
 
 from lid_spark.config import Config
-from lid_spark.contract import conform
+from lid_spark.contract import is_synthetic_catalog
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.features import track_feature_frame
-from lid_spark.progress import step
+from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
-from lid_spark.schemas import TAG_SCHEMA
-from lid_spark.tables import input_table, merge_upsert, read_table, resolve_table, table_exists
+from lid_spark.schemas import EMBEDDED_ON_REAL_CATALOG, TAG_SCHEMA
+from lid_spark.tables import merge_upsert, read_input, read_table, resolve_table, table_exists
 from lid_spark.tagging import model_directory
 from lid_spark.udfs.tagging import tag_batches
 
@@ -39,6 +39,8 @@ class TaggingSummary:
     by_language: dict[str, int]
     model_version: str
     table: str
+    languages: list[str] = field(default_factory=list)   # the classes of the model (its artifact's)
+    warnings: list[str] = field(default_factory=list)
     # Wall seconds: "score" (feature frame + UDF inference of the tracks to score), "merge", "total".
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -48,6 +50,8 @@ class TaggingSummary:
 
     def markdown(self) -> str:
         lines = [f"## Tagging into {self.table} (model {self.model_version})", "",
+                 f"Classes: {', '.join(self.languages)}.", "", *[f"**Warning:** {w}" for w in self.warnings],
+                 *([""] if self.warnings else []),
                  "| tracks in | invalid rows | unchanged (skipped) | scored now | inserted | updated |",
                  "|---:|---:|---:|---:|---:|---:|",
                  f"| {self.tracks_in} | {self.invalid_track_rows} | {self.unchanged_skipped} | {self.scored} | "
@@ -67,10 +71,16 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
     model_version = classifier.model_version
     ref = resolve_table(cfg, "language_tags")
 
-    tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
+    tracks = read_input(spark, cfg, "tracks")
     rows_in = tracks.count()
     ids = tracks.select("track_id").filter(F.col("track_id").isNotNull()).distinct()
     tracks_in = ids.count()
+    # Said once per job, and in the reason of every tag whose vocals it scored.
+    note = None
+    if (tracks_in and cfg.audio.spoken_lid.source == "embedded" and "vocals" in classifier.layout.modalities
+            and not is_synthetic_catalog(tracks)):
+        note = EMBEDDED_ON_REAL_CATALOG
+        get_logger(__name__).warning("this catalog is not lid-spark's synthetic world: %s", note)
 
     frame = track_feature_frame(spark, cfg, ids)
     frame = frame.withColumn("feature_fingerprint", F.xxhash64(
@@ -85,7 +95,7 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
         score_start = time.perf_counter()
         tags = todo.mapInPandas(
             tag_batches(model_dir, model_version, cfg.tagging.min_confidence, cfg.tagging.second_language_min,
-                        cfg.tagging.device, cfg.tagging.torch_threads),
+                        cfg.tagging.device, cfg.tagging.torch_threads, note=note),
             TAG_SCHEMA,
         ).persist()
         scored = tags.count()
@@ -105,7 +115,8 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
         tracks_in=tracks_in, invalid_track_rows=rows_in - tracks_in, unchanged_skipped=tracks_in - scored,
         scored=scored, inserted=metrics.get("numTargetRowsInserted", 0),
         updated=metrics.get("numTargetRowsUpdated", 0), by_status=by_status, by_language=by_language,
-        model_version=model_version, table=str(ref),
+        model_version=model_version, table=str(ref), languages=list(classifier.languages),
+        warnings=[note] if note else [],
         seconds={"score": score_seconds, "merge": merge_seconds, "total": time.perf_counter() - started})
     if summary.tracks_tagged_or_listed != tracks_in:
         raise RuntimeError(f"tagging lost tracks: {tracks_in} in, {summary.tracks_tagged_or_listed} in {ref}")

@@ -27,15 +27,16 @@ def run(spark, cfg: Config, all_subsets: bool = False) -> dict:
 
     with step("read labels, tracks and features"):
         data = load_labelled(spark, cfg)
-    report = {"data": data.counts, "models": {}}
+    report = {"data": data.counts, "classes": list(data.classes), "label_languages": data.label_languages,
+              "models": {}}
     for subset in subsets:
         settings = replace(base, subset=subset)
         directory = Path(cfg.output.models_dir) / subset
         with mlflow_run(cfg, f"train {subset}") as mlflow, step(f"train {subset}"):
-            classifier = train_model(data.split("train", subset), data.split("val", subset), settings)
+            classifier = train_model(data.split("train", subset), data.split("val", subset), settings, data.classes)
             classifier.save(directory)
             if mlflow:
-                mlflow.log_params(settings.to_dict())
+                mlflow.log_params({**settings.to_dict(), "languages": ",".join(data.classes)})
                 mlflow.log_metrics(flatten("", {k: v for k, v in classifier.metrics.items()}))
                 mlflow.log_metrics(flatten("data", data.counts))
                 mlflow.log_dict(classifier.thresholds, "thresholds.json")

@@ -2,7 +2,7 @@
 
 Every draw is *prefix-stable*: track ``i``'s plan depends only on the seed and ``i`` (never on
 the catalog size), so a track sounds the same in a 30-track test world and in a 10^6-track one.
-Classes are dealt in blocks of eleven (one track of each class per block, shuffled), so labels
+Classes (``synth.targets`` then ``ot``) are dealt in blocks of one track of each class, shuffled, so labels
 are balanced by construction; inside a class, consecutive tracks belong to the same artist for
 a geometric number of songs.
 
@@ -25,7 +25,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from lid_spark import LANGUAGE_CLASSES, OTHER_LANGUAGE, TARGET_LANGUAGES
+from lid_spark import OTHER_LANGUAGE
 from lid_spark.tools.synth.params import SynthParams
 from lid_spark.tools.synth.singing import VARIANTS
 
@@ -44,6 +44,12 @@ GENRE_LEANING = {
     "pt": ("latin", "folk"), "nl": ("electronic", "pop"), "tr": ("folk", "filmi"), "sv": ("pop", "electronic"),
     "bn": ("filmi", "folk"), "el": ("folk", "latin"), "pl": ("rock", "folk"), "id": ("pop", "ballad"),
 }
+
+
+def label_classes(languages, p: SynthParams) -> np.ndarray:
+    """The label class of sung espeak languages: the target's normalised code (``cmn`` -> ``zh``), else ``ot``."""
+    classes = dict(zip(p.targets, p.target_classes))
+    return np.array([classes.get(lang, OTHER_LANGUAGE) for lang in languages], dtype=object)
 
 
 def rng_for(seed: int, *keys: int) -> np.random.Generator:
@@ -148,14 +154,14 @@ def _another_language(language: np.ndarray, u: np.ndarray, choices: np.ndarray) 
 def _artist_table(p: SynthParams, cls: int, n_artists: int) -> pd.DataFrame:
     """Attributes of the first ``n_artists`` artists of class ``cls`` (prefix-stable)."""
     u = rng_for(p.seed, _ARTISTS, cls).random((n_artists, 10))
-    class_name = LANGUAGE_CLASSES[cls]
+    voices = tuple(p.targets) + (OTHER_LANGUAGE,)   # the class's espeak voice (ot: one of the others)
     others = p.other_languages
-    if class_name == OTHER_LANGUAGE:
+    if voices[cls] == OTHER_LANGUAGE:
         language = np.array(others)[(u[:, 0] * len(others)).astype(int)]
     else:
-        language = np.full(n_artists, class_name)
+        language = np.full(n_artists, voices[cls])
     # A second language for a few artists: any class's language except their own.
-    second = _another_language(language, u[:, 6], np.array(TARGET_LANGUAGES + tuple(others)))
+    second = _another_language(language, u[:, 6], np.array(tuple(p.targets) + tuple(others)))
     bilingual = u[:, 5] < p.bilingual_artist_share
     genres = np.array(p.genres)
     genre = np.empty(n_artists, dtype=object)
@@ -181,12 +187,12 @@ def _artist_table(p: SynthParams, cls: int, n_artists: int) -> pd.DataFrame:
 def catalog_plan(p: SynthParams) -> pd.DataFrame:
     """One row per track: ids, artist and voice, sung language(s), label class, genre, flags.
 
-    Columns: track_index, track_id, artist_id, language (sung, espeak code), label_class (a
-    LANGUAGE_CLASSES code), second_language (or None), is_instrumental, genre, variant,
-    base_pitch, rate, vibrato_hz, vibrato_depth, artist_language.
+    Columns: track_index, track_id, artist_id, language (sung, espeak code), label_class (one of
+    ``p.classes``: the target's code, or ot), second_language (or None), is_instrumental, genre,
+    variant, base_pitch, rate, vibrato_hz, vibrato_depth, artist_language.
     """
     n = p.tracks
-    n_classes = len(LANGUAGE_CLASSES)
+    n_classes = len(p.classes)
     n_blocks = (n + n_classes - 1) // n_classes
     # One shuffled round of the classes per block: balanced labels, no class visible in the index.
     perms = np.argsort(rng_for(p.seed, _BLOCKS).random((n_blocks, n_classes)), axis=1)
@@ -211,7 +217,7 @@ def catalog_plan(p: SynthParams) -> pd.DataFrame:
     bilingual_artist = artist["artist_second_language"].notna().to_numpy()
     sings_second = bilingual_artist & (u[:, 1] < 0.4)
     language = np.where(sings_second, artist["artist_second_language"].to_numpy(), artist["artist_language"].to_numpy())
-    song_second = _another_language(language, u[:, 3], np.array(TARGET_LANGUAGES + tuple(p.other_languages)))
+    song_second = _another_language(language, u[:, 3], np.array(tuple(p.targets) + tuple(p.other_languages)))
     second_language = np.where(u[:, 2] < p.bilingual_song_share, song_second, None)
     is_instrumental = u[:, 0] < p.instrumental_share
     second_language = np.where(is_instrumental, None, second_language)
@@ -223,8 +229,7 @@ def catalog_plan(p: SynthParams) -> pd.DataFrame:
         rows = stray & (language == lang)
         cdf = np.cumsum(genre_probabilities(lang, p.genres, p.genre_language_affinity))
         genre[rows] = genres[np.minimum(np.searchsorted(cdf, u[rows, 5]), len(genres) - 1)]
-    target = set(TARGET_LANGUAGES)
-    label_class = np.array([lang if lang in target else OTHER_LANGUAGE for lang in language])
+    label_class = label_classes(language, p)
     return pd.DataFrame({
         "track_index": index,
         "track_id": track_id(index),

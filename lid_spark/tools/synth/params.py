@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lid_spark import OTHER_LANGUAGE
 from lid_spark.errors import ParameterError
+from lid_spark.languages import language_code
 from lid_spark.tools.synth.music import GENRES
 
 
@@ -29,6 +31,7 @@ class SynthParams:
     workers: int = 2
     write_stems: bool = False
     report: bool = True
+    targets: tuple[str, ...] = ("de", "en", "es", "fr", "hi", "it", "ja", "pa", "ta", "te")
     other_languages: tuple[str, ...] = ("ru", "ar", "ko", "cmn", "pt", "nl", "tr", "sv", "bn", "el", "pl", "id")
     genres: tuple[str, ...] = tuple(GENRES)
     genre_language_affinity: float = 0.6
@@ -76,7 +79,7 @@ class SynthParams:
         if unknown:
             raise ParameterError(f"unknown synth parameter(s) {['synth.' + k for k in unknown]}; "
                                  f"known: {sorted(known)}")
-        for key in ("other_languages", "genres", "vocal_level_db", "intro_seconds"):
+        for key in ("targets", "other_languages", "genres", "vocal_level_db", "intro_seconds"):
             if key in values and isinstance(values[key], list):
                 values[key] = tuple(values[key])
         params = cls(**values)
@@ -126,16 +129,37 @@ class SynthParams:
             bad("genres", f"has unknown genres {unknown}; known: {sorted(GENRES)}")
         self._validate_languages()
 
-    def _validate_languages(self) -> None:
-        from lid_spark import TARGET_LANGUAGES
-        from lid_spark.tools.synth.espeak import available_voices
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The label classes of the world: each target's code as the pipeline reads it, then ``ot``."""
+        return tuple(self.target_classes) + (OTHER_LANGUAGE,)
 
-        others = self.other_languages
+    @property
+    def target_classes(self) -> tuple[str, ...]:
+        """The targets as normalised codes (espeak's ``cmn`` is ``zh``), in order."""
+        return tuple(language_code(t) or t for t in self.targets)
+
+    def _validate_languages(self) -> None:
+        from lid_spark.tools.synth.espeak import available_voices
+        from lid_spark.tools.synth.lexicon import vocabulary
+
+        targets, others = self.targets, self.other_languages
+        if not targets or len(set(targets)) != len(targets):
+            raise ParameterError(f"synth.targets needs one or more distinct languages, got {list(targets)!r}")
+        if len(set(self.target_classes)) != len(targets):
+            raise ParameterError(f"synth.targets names one language twice (as codes {list(self.target_classes)})")
         if len(set(others)) < 2:
             raise ParameterError(f"synth.other_languages needs at least 2 distinct languages, got {list(others)!r}")
-        overlap = sorted(set(others) & set(TARGET_LANGUAGES))
+        overlap = sorted(set(others) & set(targets)) + sorted(
+            {language_code(o) for o in others} & set(self.target_classes) - set(targets))
         if overlap:
-            raise ParameterError(f"synth.other_languages must not contain target languages, got {overlap}")
-        missing = sorted(set(others) - available_voices())
-        if missing:
-            raise ParameterError(f"synth.other_languages has languages without an espeak-ng voice: {missing}")
+            raise ParameterError(f"synth.other_languages and synth.targets must not overlap: {overlap} in both "
+                                 "(a target sung as an 'other' language would be labelled two ways)")
+        voices = available_voices()
+        for key, languages in (("targets", targets), ("other_languages", others)):
+            missing = sorted(set(languages) - voices)
+            if missing:
+                raise ParameterError(f"synth.{key} has languages without an espeak-ng voice: {missing} (the voices "
+                                     "are espeak-ng's; `espeak-ng --voices` lists them)")
+            for language in languages:
+                vocabulary(language)   # ParameterError when CLDR has no words to sing in it

@@ -111,7 +111,7 @@ def log_mel(wave: np.ndarray, sample_rate: int, n_mels: int = 64, n_fft: int = 1
     return np.maximum(db - db.max(), -80.0).T
 
 
-def gallery(paths_by_class: dict[str, str], out_png: Path) -> None:
+def gallery(paths_by_class: dict[str, str], out_png: Path, order=LANGUAGE_CLASSES) -> None:
     """One log-mel spectrogram per language class in a grid (the first sung song of each)."""
     import matplotlib
 
@@ -119,7 +119,7 @@ def gallery(paths_by_class: dict[str, str], out_png: Path) -> None:
     import matplotlib.pyplot as plt
     import soundfile as sf
 
-    classes = [c for c in LANGUAGE_CLASSES if c in paths_by_class]
+    classes = [c for c in order if c in paths_by_class]
     cols = 3
     rows = (len(classes) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)

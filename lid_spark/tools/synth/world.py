@@ -2,7 +2,8 @@
 
 Layout of ``out_dir`` (Parquet directories, FLAC files)::
 
-    tracks/   track_id, artist_id, audio_uri (absolute path), duration_s, title, genre, market (ISO 3166 country)
+    tracks/   track_id, artist_id, audio_uri (absolute path), duration_s, title, genre, market (ISO 3166 country),
+              provenance ("lid-spark synthetic world": the pipeline knows its own world by it)
     plays/    user_id, track_id, ts (timestamp), session_id (nullable)
     labels/   track_id, language (dominant language class; instrumental tracks have no row)
     truth/    track_id, language (class, or zxx), sung_language, second_language, is_instrumental,
@@ -31,10 +32,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lid_spark import INSTRUMENTAL, OTHER_LANGUAGE, TARGET_LANGUAGES
+from lid_spark import INSTRUMENTAL
+from lid_spark.contract import SYNTHETIC_PROVENANCE
 from lid_spark.processes import map_in_processes
 from lid_spark.progress import get_logger, step
-from lid_spark.tools.synth.catalog import catalog_plan, track_markets
+from lid_spark.tools.synth.catalog import catalog_plan, label_classes, track_markets
 from lid_spark.tools.synth.params import SynthParams
 from lid_spark.tools.synth.sessions import ListeningModel
 
@@ -89,12 +91,6 @@ class World:
                 f"inputs.labels={self.labels_path}"]
 
 
-def _class_of(language: str | None) -> str | None:
-    if language is None:
-        return None
-    return language if language in TARGET_LANGUAGES else OTHER_LANGUAGE
-
-
 def _render_and_write(row: dict, params: SynthParams, audio_dir: str, stems_dir: str | None) -> dict:
     """Worker: render one track, write its FLAC file(s), return its truth row and audio features."""
     import soundfile as sf
@@ -147,12 +143,12 @@ def _markets(plan: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"market": market, "genre": plan["genre"].to_numpy()})
 
 
-def _truth(plan: pd.DataFrame, listening: ListeningModel) -> pd.DataFrame:
+def _truth(plan: pd.DataFrame, listening: ListeningModel, p: SynthParams) -> pd.DataFrame:
     return pd.DataFrame({
         "track_id": plan["track_id"],
         "language": np.where(plan["is_instrumental"], INSTRUMENTAL, plan["label_class"]),
         "sung_language": np.where(plan["is_instrumental"], None, plan["language"]),
-        "second_language": [_class_of(x) for x in plan["second_language"]],
+        "second_language": [None if x is None else label_classes([x], p)[0] for x in plan["second_language"]],
         "is_instrumental": plan["is_instrumental"].astype(bool),
         "genre": plan["genre"],
         "artist_id": plan["artist_id"],
@@ -207,8 +203,9 @@ def build_world(out_dir: str | Path, cfg_or_params: Any = None, **overrides) -> 
         "title": [" ".join(lyr.split()[:2]) if lyr else f"Instrumental {i}"
                   for i, lyr in enumerate(rendered["lyrics"])],
         "genre": plan["genre"], "market": track_markets(plan),
+        "provenance": SYNTHETIC_PROVENANCE,
     })
-    truth = _truth(plan, listening).assign(vocal_level_db=rendered["vocal_level_db"], tempo=rendered["tempo"],
+    truth = _truth(plan, listening, p).assign(vocal_level_db=rendered["vocal_level_db"], tempo=rendered["tempo"],
                                            vocal_seconds=rendered["vocal_seconds"], lyrics=rendered["lyrics"])
     labels = _labels(plan)
     for name, frame in (("tracks", tracks), ("labels", labels), ("truth", truth)):
@@ -257,7 +254,7 @@ def _report(world: World, plan: pd.DataFrame, rendered: pd.DataFrame, plays: pd.
     for row, uri in zip(plan.itertuples(), rendered["audio_uri"]):
         if not row.is_instrumental and row.second_language is None:
             first_song.setdefault(row.label_class, uri)
-    gallery(first_song, world.report_dir / "gallery.png")
+    gallery(first_song, world.report_dir / "gallery.png", p.classes)
     write_report(summary, world.report_dir)
 
 
@@ -300,11 +297,11 @@ def write_sessions_only(out_dir: str | Path, cfg_or_params: Any = None, **overri
         tracks = pd.DataFrame({"track_id": plan["track_id"], "artist_id": plan["artist_id"],
                                "audio_uri": pa.nulls(len(plan), pa.string()).to_pandas(),
                                "duration_s": np.full(len(plan), float(p.seconds)), "genre": plan["genre"],
-                               "market": track_markets(plan)})
+                               "market": track_markets(plan), "provenance": SYNTHETIC_PROVENANCE})
         _write_parquet(tracks, out / "tracks")
         labels = _labels(plan)
         _write_parquet(labels, out / "labels")
-        _write_parquet(_truth(plan, listening), out / "truth")
+        _write_parquet(_truth(plan, listening, p), out / "truth")
         n_labelled, n_instrumental = len(labels), int(plan["is_instrumental"].sum())
         del tracks, labels, plan
     target = p.plays or None
