@@ -31,9 +31,11 @@ from typing import Any
 import yaml
 
 from lid_spark.errors import ParameterError
+from lid_spark.package_data import package_path
 
-# The schema and the demo settings ship inside the package (conf/ at the top links to them).
-CONF_DIR = Path(os.environ.get("LID_SPARK_CONF_DIR", Path(__file__).resolve().parent / "conf"))
+# The schema and the demo settings ship inside the package (conf/ at the top links to them); from a
+# zipped wheel (spark-submit --py-files) they are extracted first.
+CONF_DIR = Path(os.environ.get("LID_SPARK_CONF_DIR") or package_path("conf"))
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
 
 
