@@ -17,6 +17,7 @@ The cluster (every process group it started) is stopped at the end whatever happ
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -123,7 +124,8 @@ class Cluster:
 
     def start(self, name: str, args: list, env: dict) -> None:
         log = open(self.root / f"{name}.log", "w")
-        self.processes.append(subprocess.Popen([spark_home() / "bin" / "spark-class", *args], env=env, stdout=log,
+        self.processes.append(subprocess.Popen([str(spark_home() / "bin" / "spark-class"), *map(str, args)], env=env,
+                                               stdout=log,
                                                stderr=subprocess.STDOUT, start_new_session=True))
 
     def stop(self) -> None:
@@ -270,7 +272,6 @@ def _submit(command: list[str], cwd: Path, log: Path, timeout: float = 600) -> s
 
 
 def test_pipeline_on_a_standalone_cluster_tags_like_a_local_run(cluster, shipped, spark, tmp_path):
-    from lid_spark.stages import PIPELINE
     from lid_spark.tools.synth.world import build_world
 
     source, wheel, python = shipped
@@ -306,7 +307,7 @@ def test_pipeline_on_a_standalone_cluster_tags_like_a_local_run(cluster, shipped
                                             f"output.models_dir={local / 'models'}",
                                             f"output.report_dir={local / 'report'}"])
     for stage in STAGES:
-        PIPELINE[stage].run(spark, local_cfg)
+        importlib.import_module(f"lid_spark.stages.{stage}").run(spark, local_cfg)
 
     def tags(cfg):
         frame = read_table(spark, resolve_table(cfg, "language_tags")).toPandas()
