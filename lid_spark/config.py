@@ -31,10 +31,30 @@ from typing import Any
 import yaml
 
 from lid_spark.errors import ParameterError
+from lid_spark.package_data import package_path
 
-# The schema and the demo settings ship inside the package (conf/ at the top links to them).
-CONF_DIR = Path(os.environ.get("LID_SPARK_CONF_DIR", Path(__file__).resolve().parent / "conf"))
+# The schema and the demo settings ship inside the package (conf/ at the top links to them); from a
+# zipped wheel (spark-submit --py-files) they are extracted first.
+CONF_DIR = Path(os.environ.get("LID_SPARK_CONF_DIR") or package_path("conf"))
 DEFAULT_CONFIG = CONF_DIR / "default.yaml"
+
+
+# File-system paths that executors open themselves (Config.for_executors resolves them on the driver).
+EXECUTOR_PATHS = ("inputs.audio_root", "output.models_dir", "tagging.model_dir", "audio.spoken_lid.savedir",
+                  "audio.separation.spleeter_env", "audio.separation.spleeter_models")
+
+
+def absolute_local_path(value: Any) -> Any:
+    """``value`` made absolute when it is a relative local path; URIs, absolute paths and None unchanged.
+
+    Example
+    -------
+    >>> absolute_local_path("s3a://bucket/models"), absolute_local_path("/mnt/m"), absolute_local_path(None)
+    ('s3a://bucket/models', '/mnt/m', None)
+    """
+    if not isinstance(value, str) or not value or os.path.isabs(value) or re.match(r"^[A-Za-z][\w+.-]*:", value):
+        return value
+    return os.path.abspath(value)
 
 
 class Config(Mapping):
@@ -83,6 +103,30 @@ class Config(Mapping):
         path.write_text("# Resolved lid-spark settings: pass with --config to rerun any stage on the same data.\n"
                         + yaml.safe_dump(self._data, sort_keys=False), encoding="utf-8")
         return path
+
+    def for_executors(self) -> dict[str, Any]:
+        """The settings as a plain dict for UDFs, with the file paths executors open made absolute.
+
+        Executors run in working directories of their own, so a relative path (``output.models_dir:
+        lid-spark-out/models``) is resolved against the driver's working directory first, where the
+        driver itself reads and writes it. URIs (``s3a://``, ``dbfs:/``) are left as they are.
+
+        Example
+        -------
+        >>> import os
+        >>> shipped = load_config([], ["inputs.audio_root=audio"]).for_executors()
+        >>> shipped["inputs"]["audio_root"] == os.path.abspath("audio"), os.path.isabs(shipped["output"]["models_dir"])
+        (True, True)
+        """
+        data = self.to_dict()
+        for dotted in EXECUTOR_PATHS:
+            section, key = dotted.split(".", 1)
+            *parents, leaf = key.split(".")
+            holder = data[section]
+            for name in parents:
+                holder = holder[name]
+            holder[leaf] = absolute_local_path(holder[leaf])
+        return data
 
     def with_overrides(self, overrides: Iterable[str]) -> Config:
         """A copy with ``key=value`` overrides applied (validated like command-line ones)."""

@@ -3,75 +3,35 @@ outside the checkout, run from elsewhere. It must find its default.yaml, its job
 Spleeter requirements inside the package, never in the checkout.
 
 The new environment sees the main environment's dependencies (torch, pyspark, ...) through a ``.pth``
-line naming the main site-packages, so nothing heavy is installed. A path line in a ``.pth`` adds the
-directory only: the main environment's own ``.pth`` files (its editable finder for lid_spark) are not
-run, so ``lid_spark`` can only come from the wheel, which the checks below assert.
+file (tests/_wheel.py), so ``lid_spark`` can only come from the wheel, which the checks below assert.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-import sysconfig
 import time
 from pathlib import Path
 
 import pytest
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+from tests._wheel import CHECKOUT, build_wheel, can_copy_source, clean_env, copy_source, fresh_venv
+from tests._wheel import run as _run
 
 pytestmark = pytest.mark.slow
-
-
-def _run(command: list[str], cwd: Path, env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    assert result.returncode == 0, f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def _copy_source(dest: Path) -> Path:
-    """The files a release of this tree holds (tracked or not ignored), symlinks kept: a clean source tree,
-    so no stale build/ output of the checkout ends up in the wheel."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=CHECKOUT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source, target = CHECKOUT / name, dest / name
-        if not (source.exists() or source.is_symlink()):
-            continue   # deleted in the working tree
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        elif source.is_file():
-            shutil.copy2(source, target)
-    return dest
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(venv directory, environment for its commands, a working directory outside the checkout)."""
-    if shutil.which("git") is None or not (CHECKOUT / ".git").exists():
+    if not can_copy_source():
         pytest.skip("needs the git checkout to list the source files")
     root = tmp_path_factory.mktemp("wheel")
-    source = _copy_source(root / "src")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check", "-w",
-          root / "dist", source], cwd=root, env=env, timeout=300)
-    wheels = list((root / "dist").glob("lid_spark-*.whl"))
-    assert len(wheels) == 1, wheels
-
+    env = clean_env()
+    (root / "dist").mkdir()
+    wheel = build_wheel(copy_source(root / "src"), root / "dist", env)
     venv = root / "venv"
-    _run([sys.executable, "-m", "venv", venv], cwd=root, env=env)
-    python = venv / "bin" / "python"
-    _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--disable-pip-version-check", wheels[0]],
-         cwd=root, env=env)
-    # Only now the main environment's packages become visible (so pip above saw none of them).
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     cwd=root, env=env).stdout.strip())
-    (site / "zz_main_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    fresh_venv(venv, env, wheel)
     work = root / "work"
     work.mkdir()
     return venv, env, work

@@ -26,8 +26,9 @@ import numpy as np
 from lid_spark import LANGUAGE_CLASSES, OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.errors import ParameterError
 from lid_spark.languages import class_of, normalise_language
+from lid_spark.package_data import package_path
 
-EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "spoken_lid_ecapa"
+EMBEDDED_MODEL_DIR = package_path("models", "spoken_lid_ecapa")   # extracted first from a zipped wheel
 CHECKSUMS_FILE = "checksums.json"
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 # Shorter clips give ECAPA too few frames for its convolutions; they are zero-padded to this.

@@ -94,7 +94,7 @@ def run(spark: SparkSession, cfg: Config) -> dict:
         with step(f"extract features of {n_todo} tracks"):
             partitions = min(n_todo, cfg.audio.udf.partitions or spark.sparkContext.defaultParallelism)
             result = (todo.repartition(partitions)
-                      .mapInPandas(extract_features_udf(cfg.to_dict(), codebook, version), EXTRACT_SCHEMA)
+                      .mapInPandas(extract_features_udf(cfg.for_executors(), codebook, version), EXTRACT_SCHEMA)
                       .withColumn("feature_version", F.lit(version))
                       .persist(StorageLevel.MEMORY_AND_DISK))
             track_rows = result.where(F.col("kind") == TRACK)

@@ -37,7 +37,7 @@ def run(spark: SparkSession, cfg: Config) -> dict:
         sample = sample.repartition(partitions)
     with step("log-mel frames of the sample"):
         with arrow_batch_rows(spark, cfg.audio.udf.tracks_per_batch):
-            rows = sample.mapInPandas(mel_sample_udf(cfg.to_dict()), MEL_SCHEMA).collect()
+            rows = sample.mapInPandas(mel_sample_udf(cfg.for_executors()), MEL_SCHEMA).collect()
     decoded = [r for r in rows if r["n_frames"] > 0]
     failed = {}
     for r in rows:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from pyspark.sql import functions as F
 
-from lid_spark.config import Config
+from lid_spark.config import Config, absolute_local_path
 from lid_spark.contract import is_synthetic_catalog
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.features import track_feature_frame
@@ -65,7 +65,8 @@ class TaggingSummary:
 def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
     """Score new or changed tracks of ``inputs.tracks`` and MERGE their tags into ``language_tags``."""
     started = time.perf_counter()
-    model_dir = model_directory(cfg)
+    # Absolute: the executors open it from working directories of their own.
+    model_dir = absolute_local_path(model_directory(cfg))
     # Load on the driver first: a missing or tampered artifact fails here, before any work.
     classifier = LanguageClassifier.load(model_dir)
     model_version = classifier.model_version

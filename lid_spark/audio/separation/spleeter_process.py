@@ -41,9 +41,11 @@ import numpy as np
 from lid_spark.audio.decode import AudioError
 from lid_spark.audio.separation.base import SeparationUnavailable, Separator
 from lid_spark.errors import ParameterError
+from lid_spark.package_data import package_path
 from lid_spark.schemas import STATUS_SEPARATION_FAILED
 
-WORKER_SCRIPT = Path(__file__).with_name("spleeter_worker.py")
+# A real file (with the adapter module beside it), even from a zipped wheel.
+WORKER_SCRIPT = package_path("audio", "separation") / "spleeter_worker.py"
 _CHECKOUT = Path(__file__).resolve().parents[3]
 # A checkout keeps the environment beside its .venv; an installed package, in the working directory.
 DEFAULT_ENV = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()) / ".venv-spleeter"

@@ -26,9 +26,10 @@ from pathlib import Path
 
 from lid_spark.audio.separation.spleeter_process import DEFAULT_ENV
 from lid_spark.errors import ParameterError
+from lid_spark.package_data import package_path
 
 # Inside the package, so that an installed wheel builds the environment too.
-REQUIREMENTS = Path(__file__).resolve().with_name("requirements.txt")
+REQUIREMENTS = package_path("tools", "spleeter", "requirements.txt")
 STAMP = ".lid-spark-spleeter"
 SUPPORTED = ((3, 8), (3, 11))   # Spleeter 2.4.2: Python >= 3.8, < 3.12
 
