@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import functions as F
 
 from lid_spark.config import Config
-from lid_spark.contract import conform
+from lid_spark.contract import conform, has_track_id
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.features import track_feature_frame
 from lid_spark.progress import step
@@ -69,7 +69,7 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
 
     tracks = conform(read_table(spark, input_table(cfg, "tracks")), "tracks")
     rows_in = tracks.count()
-    ids = tracks.select("track_id").filter(F.col("track_id").isNotNull()).distinct()
+    ids = tracks.where(has_track_id()).select("track_id").distinct()  # a blank id names no track
     tracks_in = ids.count()
 
     frame = track_feature_frame(spark, cfg, ids)
