@@ -69,6 +69,21 @@ def replace_directory(directory: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def replace_file(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary sibling file renamed into place (atomic)."""
+    target = Path(path)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _fsync_tree(directory: Path) -> None:
     # The rename must not reach the disk before the files' contents do.
     for path in directory.iterdir():
