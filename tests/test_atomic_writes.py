@@ -241,11 +241,20 @@ def test_executor_jvm_killed_mid_udf_is_replaced_without_lost_or_extra_rows(spar
     pip-installed PySpark): the first Python worker to start its second batch kills its executor JVM
     with SIGKILL (a lost spot node). Spark removes the executor, the standalone worker starts a new
     one, and the lost tasks (and the cached partitions they held) are recomputed."""
+    import pyspark
+
     root, clean = world["root"], world["clean"]
     shutil.copytree(root / "base", root / "executor_lost")
     marker = tmp_path / "executor_killed"
+    # The local cluster's workers keep executor logs under $SPARK_HOME/work: a SPARK_HOME of links
+    # to the installed PySpark keeps them in this test's directory, not in the installed package.
+    spark_home = tmp_path / "spark_home"
+    spark_home.mkdir()
+    for entry in Path(pyspark.__file__).parent.iterdir():
+        if entry.name != "work":
+            (spark_home / entry.name).symlink_to(entry)
     job = _job(_settings(root, "executor_lost"), master="local-cluster[2,1,1024]",
-               LID_SPARK_TEST_FAULT_KILL_EXECUTOR_ONCE=str(marker), SPARK_WORKER_DIR=str(tmp_path / "work"))
+               LID_SPARK_TEST_FAULT_KILL_EXECUTOR_ONCE=str(marker), SPARK_HOME=str(spark_home))
     output, _ = job.communicate(timeout=500)
     assert job.returncode == 0, output[-3000:]
     assert marker.exists(), "the fault hook did not fire"
