@@ -339,7 +339,7 @@ def dirty(spark, world):
     assert extract_features.main(settings) == 0
     first = json.loads((root / "report_dirty" / "extract_features.json").read_text())
     before = _tables(spark, root / "dirty")
-    sf.write(audio / "changing.flac", song(5.0, "de", seed=7)[0], SR)  # new audio, same name
+    sf.write(audio / "changing.flac", song(5.0, "es", seed=7)[0], SR)  # new audio, same name
     assert extract_features.main(settings) == 0
     second = json.loads((root / "report_dirty" / "extract_features.json").read_text())
     return {"first": first, "second": second, "before": before, "after": _tables(spark, root / "dirty")}
