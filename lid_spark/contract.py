@@ -176,3 +176,21 @@ def is_synthetic_catalog(tracks: DataFrame) -> bool:
         return False
     other = tracks.where(~F.coalesce(F.col("provenance").cast("string") == SYNTHETIC_PROVENANCE, F.lit(False)))
     return other.limit(1).count() == 0
+
+
+def has_track_id(column: str = "track_id"):
+    """A boolean Column: the row has a track id (not null, not empty, not only whitespace: spaces, tabs, newlines).
+
+    A blank id names no track: extract_features counts such rows under ``tracks_without_id`` and
+    tag_catalog under ``invalid_track_rows``, as the plays and labels stages do. Any other id is
+    kept exactly as given (ids are opaque: ``" t1"``, ``"T1"`` and ``"t1"`` are three tracks; the
+    extract_features report counts ids with surrounding whitespace and ids equal but for case).
+
+    Example
+    -------
+    >>> tracks.where(has_track_id()).count()  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    value = F.col(column)
+    return value.isNotNull() & ~value.rlike(r"^\s*$")

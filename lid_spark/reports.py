@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from lid_spark.files import replace_file
+
 
 def _clean(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
@@ -58,18 +60,21 @@ def write_report(report_dir: str | Path, name: str, title: str, report: dict[str
                  markdown: str | None = None) -> tuple[Path, Path]:
     """Write ``<report_dir>/<name>.json`` and ``<name>.md``; return both paths.
 
+    Each file is written under a temporary name and renamed into place: a reader (or a killed job)
+    never leaves a half-written report.
+
     ``markdown`` replaces the generic tables (:func:`to_markdown`) where a stage has its own layout.
     """
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
     cleaned = write_json(json_path, report)
-    md_path.write_text((markdown if markdown is not None else to_markdown(title, cleaned)) + "\n")
+    replace_file(md_path, (markdown if markdown is not None else to_markdown(title, cleaned)) + "\n")
     return json_path, md_path
 
 
 def write_json(path: str | Path, data: Any) -> Any:
     """Write ``data`` as JSON (NaN and infinities as null, numpy scalars as numbers); returns what was written."""
     cleaned = _clean(data)
-    Path(path).write_text(json.dumps(cleaned, indent=2, default=str) + "\n", encoding="utf-8")
+    replace_file(path, json.dumps(cleaned, indent=2, default=str) + "\n")
     return cleaned

@@ -8,6 +8,7 @@ everything the stages and UDFs produce is described here, once. Each schema is a
 schema                     rows of                             written by
 =========================  ==================================  =============================
 :data:`EXTRACT_SCHEMA`     the extraction UDF (two kinds)      ``udfs/audio_features.py``
+:data:`STAT_SCHEMA`        the audio-file stat UDF             ``udfs/audio_features.py``
 :data:`MEL_SCHEMA`         the codebook-fit sampling UDF       ``udfs/audio_features.py``
 :data:`AUDIO_STATUS`       table ``audio_status``              stage ``extract_features``
 :data:`VOCAL_SEGMENTS`     table ``vocal_segments``            stage ``extract_features``
@@ -86,6 +87,12 @@ EXTRACT_SCHEMA = T.StructType([
     T.StructField("spoken_lid_scores", T.MapType(T.StringType(), T.FloatType()), True),
 ])
 
+# The stat pass of extract_features: one row per track with an audio_uri (see AUDIO_STATUS.audio_stat).
+STAT_SCHEMA = T.StructType([
+    T.StructField("track_id", T.StringType(), False),
+    T.StructField("audio_stat", T.StringType(), True),
+])
+
 MEL_SCHEMA = T.StructType([
     T.StructField("track_id", T.StringType(), False),
     T.StructField("status", T.StringType(), False),
@@ -97,8 +104,12 @@ MEL_SCHEMA = T.StructType([
 # --- The feature tables: columns of the UDF's rows, plus what the stage stamps on them.
 _FEATURE_VERSION = T.StructField("feature_version", T.StringType(), False)
 _EXTRACTED_AT = T.StructField("extracted_at", T.TimestampType(), False)
-# Columns extract_features adds to the UDF's rows (feature_version on every table, extracted_at on audio_status).
-STAMP_COLUMNS = (_FEATURE_VERSION.name, _EXTRACTED_AT.name)
+# "<bytes>:<modification stamp>" of the audio file when it was extracted (lid_spark.audio.decode.audio_stat):
+# a file rewritten under the same audio_uri is extracted again. Null when the file could not be stat'ed.
+_AUDIO_STAT = T.StructField("audio_stat", T.StringType(), True)
+# Columns extract_features adds to the UDF's rows (feature_version on every table, extracted_at and
+# audio_stat on audio_status).
+STAMP_COLUMNS = (_FEATURE_VERSION.name, _EXTRACTED_AT.name, _AUDIO_STAT.name)
 
 
 def _extracted(*names: str) -> list[T.StructField]:
@@ -107,7 +118,7 @@ def _extracted(*names: str) -> list[T.StructField]:
 
 AUDIO_STATUS = T.StructType(
     _extracted("track_id", "audio_uri", "status", "error", "vocal_ratio", "n_segments", "duration_s")
-    + [_FEATURE_VERSION, _EXTRACTED_AT])
+    + [_FEATURE_VERSION, _EXTRACTED_AT, _AUDIO_STAT])
 VOCAL_SEGMENTS = T.StructType(
     _extracted("track_id", "seg_idx", "start_s", "end_s", "embedding", "spoken_lid_scores") + [_FEATURE_VERSION])
 TIMBRAL_FEATURES = T.StructType([

@@ -16,6 +16,7 @@ Example
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pyspark.sql.window import Window
 
 from lid_spark.config import Config
 from lid_spark.errors import InputError, ParameterError
+from lid_spark.progress import get_logger
 
 # How an input table may be stored (inputs.<name>_format).
 INPUT_FORMATS = ("auto", "delta", "parquet", "csv", "json")
@@ -174,7 +176,10 @@ def read_input(spark: SparkSession, cfg: Config, key: str) -> DataFrame:
 
 def write_table(df: DataFrame, ref: TableRef, mode: str = "overwrite", partition_by: list[str] | None = None,
                 change_data_feed: bool = False) -> None:
-    """Write ``df`` as a Delta table (overwrite replaces data and schema atomically)."""
+    """Write ``df`` as a Delta table in one commit (overwrite replaces data and schema atomically).
+
+    An overwrite or append that conflicts with a concurrent writer is retried (:func:`retry_on_conflict`).
+    """
     writer = df.write.format("delta").mode(mode)
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
@@ -182,6 +187,14 @@ def write_table(df: DataFrame, ref: TableRef, mode: str = "overwrite", partition
         writer = writer.option("delta.enableChangeDataFeed", "true")
     if partition_by:
         writer = writer.partitionBy(*partition_by)
+    if mode == "error":  # a create: a lost race is the caller's to handle (see _create_once)
+        _save(writer, ref)
+        return
+    # One commit; an overwrite or append that loses to a concurrent writer committed nothing: redo it.
+    retry_on_conflict(lambda: _save(writer, ref), ref, f"{mode} of")
+
+
+def _save(writer, ref: TableRef) -> None:
     if ref.is_path:
         writer.save(ref.value)
     else:
@@ -204,74 +217,138 @@ def _orderable(df: DataFrame, column: str) -> bool:
     return type_name not in ("map", "array", "struct", "binary")
 
 
-def replace_tracks(spark: SparkSession, rows: DataFrame, ref: TableRef, track_ids: DataFrame) -> None:
-    """Delete the rows of ``track_ids`` from the table at ``ref``, then append ``rows`` (create if missing)."""
-    if not table_exists(spark, ref):
-        write_table(rows, ref, mode="overwrite")
-        return
+def _delta_table(spark: SparkSession, ref: TableRef):
     from delta.tables import DeltaTable
 
-    target = DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
-    target.alias("t").merge(track_ids.alias("s"), "t.track_id = s.track_id").whenMatchedDelete().execute()
-    write_table(rows, ref, mode="append")
+    return DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
+
+
+def _conflicts() -> tuple[type[BaseException], ...]:
+    """Delta's optimistic-concurrency failures: another writer committed first; nothing of ours landed."""
+    from delta import exceptions as delta_errors
+
+    # delta-spark's Python classes do not share a base class, so name each conflict kind.
+    return (delta_errors.DeltaConcurrentModificationException, delta_errors.ConcurrentAppendException,
+            delta_errors.ConcurrentWriteException, delta_errors.ConcurrentDeleteReadException,
+            delta_errors.ConcurrentDeleteDeleteException, delta_errors.ConcurrentTransactionException,
+            delta_errors.MetadataChangedException, delta_errors.ProtocolChangedException)
+
+
+# Conflicts retried by the writes of this module, since the process started (the tests read it).
+CONFLICT_RETRIES = {"count": 0}
+
+
+def retry_on_conflict(action, ref: TableRef, what: str, max_attempts: int = 5, base_delay_s: float = 0.5):
+    """Run ``action()`` (one Delta commit) until it does not lose to a concurrent writer.
+
+    A conflicting commit wrote nothing, so running the (idempotent) action again against the new
+    snapshot is correct. The wait doubles each time, with jitter so that two losers do not collide
+    again; after ``max_attempts`` the error says to rerun the job.
+    """
+    conflicts = _conflicts()
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return action()
+        except conflicts as e:
+            if attempt == max_attempts:
+                raise RuntimeError(f"{what} {ref} lost to concurrent writers {max_attempts} times; "
+                                   "rerun the job (it is idempotent)") from e
+            CONFLICT_RETRIES["count"] += 1
+            delay = base_delay_s * 2 ** (attempt - 1) * (1 + random.random())
+            get_logger(__name__).info("%s %s lost to a concurrent writer (%s); retry %d in %.1f s", what, ref,
+                        type(e).__name__, attempt, delay)
+            time.sleep(delay)
+
+
+def _create_once(spark: SparkSession, rows: DataFrame, ref: TableRef, change_data_feed: bool = False) -> bool:
+    """Create the table from ``rows`` if it does not exist; False when it exists (or another run created it).
+
+    Mode "error", not "overwrite": when two first runs race, the loser must not replace the winner's
+    rows; it fails to create and MERGEs into the table like any later run.
+    """
+    if table_exists(spark, ref):
+        return False
+    try:
+        write_table(rows, ref, mode="error", change_data_feed=change_data_feed)
+        return True
+    except Exception:
+        if not table_exists(spark, ref):  # not a lost race: a real failure
+            raise
+        return False
+
+
+REPLACE_FLAG = "_lid_replace_delete"
+
+
+def replace_tracks(spark: SparkSession, rows: DataFrame, ref: TableRef, track_ids: DataFrame,
+                   keys: list[str], max_attempts: int = 5) -> None:
+    """Make the rows of ``track_ids`` in the table at ``ref`` exactly ``rows``, in one Delta commit.
+
+    One MERGE by ``keys`` (``track_id`` first, e.g. ``["track_id", "seg_idx"]``): a new row updates
+    the row with its key or is inserted, and a row of a replaced track whose key is not among the new
+    rows (a segment that no longer exists, a timbral vector of a track that now has none) is deleted.
+    The rows to delete are read from the table inside each attempt, so a retry after a concurrent
+    writer sees that writer's rows. A reader sees every track either all old or all new, and two runs
+    replacing the same track at once leave exactly one copy of its rows (the loser retries; see
+    docs/reliability.md). The table is created from ``rows`` when missing.
+    """
+    if keys[0] != "track_id":
+        raise ParameterError(f"replace_tracks keys must start with track_id, got {keys}")
+    if _create_once(spark, rows, ref):
+        return
+    columns = rows.columns
+    new = rows.withColumn(REPLACE_FLAG, F.lit(False))
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    values = {f"`{c}`": f"s.`{c}`" for c in columns}
+
+    def merge_once():
+        replaced = track_ids.select("track_id").distinct()
+        stale = (read_table(spark, ref).join(replaced, "track_id", "left_semi").select(*keys).distinct()
+                 .join(rows.select(*keys), keys, "left_anti").withColumn(REPLACE_FLAG, F.lit(True)))
+        source = new.unionByName(stale, allowMissingColumns=True)
+        (_delta_table(spark, ref).alias("t").merge(source.alias("s"), condition)
+         .whenMatchedDelete(condition=f"s.{REPLACE_FLAG}")
+         .whenMatchedUpdate(set=values)
+         .whenNotMatchedInsert(condition=f"NOT s.{REPLACE_FLAG}", values=values)
+         .execute())
+
+    retry_on_conflict(merge_once, ref, "MERGE (replace tracks) into", max_attempts)
 
 
 def merge_upsert(spark: SparkSession, source: DataFrame, ref: TableRef, keys: list[str],
                  order_by: str | None = None, update_when: str | None = None,
-                 change_data_feed: bool = True, max_attempts: int = 5) -> dict[str, int]:
+                 change_data_feed: bool = True, max_attempts: int = 5,
+                 schema_evolution: bool = False) -> dict[str, int]:
     """MERGE ``source`` into the Delta table at ``ref`` by ``keys``; create the table if missing.
 
     The source is deduplicated on ``keys`` first (Delta refuses several source rows per target row),
     keeping the row with the greatest ``order_by``. ``update_when`` is an optional SQL condition over
     ``t`` (target) and ``s`` (source) that limits which matched rows are rewritten, so an unchanged
     rerun rewrites nothing. A MERGE that conflicts with a concurrent writer is retried up to
-    ``max_attempts`` times. Returns Delta's operation metrics (rows inserted, updated, ...).
+    ``max_attempts`` times. With ``schema_evolution`` a source column the table lacks is added to it
+    (a table written by an older version). Returns Delta's operation metrics (rows inserted, updated, ...).
     """
-    from delta import exceptions as delta_errors
-    from delta.tables import DeltaTable
-
-    # delta-spark's Python classes do not share a base class, so name each conflict kind.
-    conflicts = (delta_errors.DeltaConcurrentModificationException, delta_errors.ConcurrentAppendException,
-                 delta_errors.ConcurrentWriteException, delta_errors.ConcurrentDeleteReadException,
-                 delta_errors.ConcurrentDeleteDeleteException, delta_errors.ConcurrentTransactionException,
-                 delta_errors.MetadataChangedException, delta_errors.ProtocolChangedException)
-
     if not keys:
         raise ParameterError("merge_upsert needs at least one key column")
     missing = [k for k in keys if k not in source.columns]
     if missing:
         raise InputError(f"MERGE source lacks key column(s) {missing}; it has {source.columns}")
     source = dedupe_latest(source, keys, order_by)
-    if not table_exists(spark, ref):
-        try:
-            # "error", not "overwrite": when two first runs race, the loser must not replace the
-            # winner's rows; it fails to create and MERGEs into the table like any later run.
-            write_table(source, ref, mode="error", change_data_feed=change_data_feed)
-            return {"numTargetRowsInserted": spark.read.format("delta").load(ref.value).count()
-                    if ref.is_path else spark.table(ref.value).count(),
-                    "numTargetRowsUpdated": 0, "numTargetRowsDeleted": 0}
-        except Exception:
-            if not table_exists(spark, ref):  # not a lost race: a real failure
-                raise
-    target = DeltaTable.forPath(spark, ref.value) if ref.is_path else DeltaTable.forName(spark, ref.value)
+    if _create_once(spark, source, ref, change_data_feed=change_data_feed):
+        return {"numTargetRowsInserted": read_table(spark, ref).count(), "numTargetRowsUpdated": 0,
+                "numTargetRowsDeleted": 0}
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    for attempt in range(1, max_attempts + 1):
-        try:
-            (
-                target.alias("t")
-                .merge(source.alias("s"), condition)
-                .whenMatchedUpdateAll(condition=update_when)
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-            break
-        except conflicts as e:
-            # Another writer committed first (optimistic concurrency). The MERGE is idempotent,
-            # so re-running it against the new snapshot is correct.
-            if attempt == max_attempts:
-                raise RuntimeError(f"MERGE into {ref} lost to concurrent writers {max_attempts} times; "
-                                   "rerun the job (it is idempotent)") from e
-            time.sleep(0.5 * attempt)
+
+    def merge_once():
+        builder = _delta_table(spark, ref).alias("t").merge(source.alias("s"), condition)
+        if schema_evolution:
+            builder = builder.withSchemaEvolution()
+        (builder.whenMatchedUpdateAll(condition=update_when)
+         .whenNotMatchedInsertAll()
+         .execute())
+
+    retry_on_conflict(merge_once, ref, "MERGE into", max_attempts)
+    target = _delta_table(spark, ref)
     last = target.history(1).select("operation", "operationMetrics").first()
     metrics = dict(last["operationMetrics"] or {}) if last["operation"] == "MERGE" else {}
     return {k: int(v) for k, v in metrics.items() if v is not None and str(v).lstrip("-").isdigit()}

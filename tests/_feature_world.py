@@ -103,12 +103,13 @@ def feature_rows(world: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 # Inputs as DDL (the tests extend the tracks one); the feature tables as the stages write them
-# (lid_spark.schemas), the planted status rows without audio_uri and extracted_at.
+# (lid_spark.schemas), the planted status rows without audio_uri, extracted_at and audio_stat.
 SCHEMAS = {
     "tracks": "track_id string, artist_id string, audio_uri string, duration_s double",
     "labels": "track_id string, language string",
     "consumption": EMBEDDINGS_SCHEMA,
     "timbral": TIMBRAL_FEATURES,
     "segments": VOCAL_SEGMENTS,
-    "status": T.StructType([f for f in AUDIO_STATUS.fields if f.name not in ("audio_uri", "extracted_at")]),
+    "status": T.StructType([f for f in AUDIO_STATUS.fields
+                            if f.name not in ("audio_uri", "extracted_at", "audio_stat")]),
 }

@@ -58,8 +58,9 @@ CATALOG = [
     ("blank_uri", "   ", None, "no_uri", "no audio_uri"),
 ]
 EXPECTED_STATUS = {t: s for t, _, _, s, _ in CATALOG} | {"conflicting_rows": "ok"}
-# Rows with data problems on top of the cases above: no id, an exact duplicate, one id with two uris.
-EXTRA_ROWS = [(None, "a0", "good.flac", 6.0), ("good", "a0", "good.flac", 6.0),
+# Rows with data problems on top of the cases above: no id (null, and blank: a blank id names no
+# track), an exact duplicate, one id with two uris.
+EXTRA_ROWS = [(None, "a0", "good.flac", 6.0), (" ", "a0", "good.flac", 6.0), ("good", "a0", "good.flac", 6.0),
               ("conflicting_rows", "a0", "missing.flac", 6.0), ("conflicting_rows", "a0", "good.flac", 6.0)]
 
 SETTINGS = ["spark.shuffle_partitions=2", "audio.max_seconds=30.0", "audio.decode_block_seconds=1.0",
@@ -202,7 +203,7 @@ def test_every_dirty_track_row_gets_one_status_with_its_reason(spark, catalog, e
     assert status.loc["cut_download", "duration_s"] == pytest.approx(6.0, abs=0.01)
     rows_in = len(CATALOG) + len(EXTRA_ROWS)
     assert extracted["tracks_in"] == rows_in
-    assert extracted["tracks_without_id"] == 1 and extracted["duplicate_track_rows"] == 2
+    assert extracted["tracks_without_id"] == 2 and extracted["duplicate_track_rows"] == 2
     assert extracted["tracks_distinct"] == len(EXPECTED_STATUS) == extracted["tracks_extracted"]
     assert extracted["tracks_duration_implausible"] == 3
     # Count in = count out: every distinct track has a status; rows without id and duplicates are counted.
@@ -244,7 +245,7 @@ def test_every_catalog_track_is_tagged_or_listed_with_a_reason(tagged):
     report, tags = tagged
     assert set(tags) == set(EXPECTED_STATUS), "count in must equal count out (and no training track leaks in)"
     assert report["tracks_in"] == len(EXPECTED_STATUS) == report["tracks_tagged_or_listed"]
-    assert report["invalid_track_rows"] == 3   # the row without id and the two duplicate rows
+    assert report["invalid_track_rows"] == 4   # the null and the blank id, and the two duplicate rows
     assert sum(report["by_status"].values()) == len(EXPECTED_STATUS)
     for track_id, audio_status in EXPECTED_STATUS.items():
         row = tags[track_id]

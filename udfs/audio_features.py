@@ -53,19 +53,53 @@ def arrow_batch_rows(spark, rows: int):
 FAULT_KILL_WORKER_ONCE = "LID_SPARK_TEST_FAULT_KILL_WORKER_ONCE"
 
 
-def _fault_kill_worker_once() -> None:
-    marker = os.environ.get(FAULT_KILL_WORKER_ONCE)
-    if not marker:
-        return
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    import signal
+# The same, but the first worker kills the executor JVM that started it (found among its parent
+# processes; Linux /proc): a lost executor. Only meaningful under a master with separate executor
+# processes (local-cluster[...] or a cluster); in local[...] the executor is the driver.
+FAULT_KILL_EXECUTOR_ONCE = "LID_SPARK_TEST_FAULT_KILL_EXECUTOR_ONCE"
 
-    os.kill(os.getpid(), signal.SIGKILL)
+
+def _fault_kill_worker_once() -> None:
+    for variable, victim in ((FAULT_KILL_WORKER_ONCE, lambda: os.getpid()),
+                             (FAULT_KILL_EXECUTOR_ONCE, _executor_jvm_pid)):
+        marker = os.environ.get(variable)
+        if not marker:
+            continue
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue
+        pid = victim()
+        os.write(fd, str(pid).encode())
+        os.close(fd)
+        import signal
+
+        os.kill(pid, signal.SIGKILL)
+
+
+def _executor_jvm_pid() -> int:
+    """The nearest parent process running CoarseGrainedExecutorBackend (this worker's executor)."""
+    pid = os.getppid()
+    while pid > 1:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"CoarseGrainedExecutorBackend" in f.read():
+                return pid
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+    raise RuntimeError("no executor JVM among the parents of this Python worker (a local[...] master?)")
+
+
+def audio_stat_udf(audio_root: str | None):
+    """The ``mapInPandas`` function ``tracks(track_id, audio_uri)`` -> :data:`STAT_SCHEMA` rows (no model)."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from lid_spark.audio.decode import audio_stat
+
+        for batch in batches:
+            stats = [audio_stat(None if is_missing(u) else str(u), audio_root) for u in batch["audio_uri"]]
+            yield pd.DataFrame({"track_id": batch["track_id"], "audio_stat": pd.Series(stats, dtype=object)})
+
+    return run
 
 
 def _worker_models(cfg: Config):

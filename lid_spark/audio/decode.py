@@ -140,6 +140,42 @@ def _open_binary(location: str):
         raise AudioError(STATUS_UNREADABLE, f"cannot open {location}: {e}") from None
 
 
+def audio_stat(uri: str | None, audio_root: str | None = None) -> str | None:
+    """The size and modification stamp of the file behind ``uri``, as ``"<bytes>:<stamp>"``; None when absent.
+
+    extract_features compares it with the one recorded in ``audio_status``: a file rewritten under
+    the same URI gets a new stamp and is extracted again. A stat is one metadata call per file (a
+    content hash would read every file on every run); the stamp is the local ``mtime`` in
+    nanoseconds, or what the fsspec filesystem reports (``mtime``, ``LastModified``, ``ETag``, ...).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".flac") as f:
+    ...     _ = f.write(b"abc"); f.flush()
+    ...     audio_stat(f.name).startswith("3:")
+    True
+    >>> audio_stat("no/such/file.flac") is None, audio_stat(None) is None
+    (True, True)
+    """
+    if uri is None or not str(uri).strip():
+        return None
+    location = resolve_uri(str(uri), audio_root)
+    try:
+        if not _is_url(location):
+            st = os.stat(location)
+            return f"{st.st_size}:{st.st_mtime_ns}"
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(location)
+        info = fs.info(path)
+    except Exception:  # noqa: BLE001 - missing, unreachable or no filesystem: decode says why
+        return None
+    stamp = next((info[k] for k in ("mtime", "LastModified", "last_modified", "updated", "ETag", "etag")
+                  if info.get(k) is not None), None)
+    return f"{info.get('size')}:{stamp}"
+
+
 def decode(uri: str, sample_rate: int = 16000, max_seconds: float = 900.0, audio_root: str | None = None,
            block_seconds: float = 20.0) -> DecodedAudio:
     """Decode ``uri`` to mono float32 at ``sample_rate``, streaming, keeping at most ``max_seconds``.

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lid_spark.errors import InputError, ParameterError
+from lid_spark.faults import fault_point
+from lid_spark.files import replace_directory
 
 NPZ_NAME = "codebook.npz"
 JSON_NAME = "codebook.json"
@@ -231,16 +233,20 @@ class Codebook:
         return buffer.getvalue()
 
     def save(self, directory: str) -> str:
-        """Write ``codebook.npz`` and ``codebook.json`` into ``directory``; returns the directory."""
-        os.makedirs(directory, exist_ok=True)
+        """Write ``codebook.npz`` and ``codebook.json`` into ``directory``; returns the directory.
+
+        The directory is replaced as a whole (:func:`lid_spark.files.replace_directory`): a reader
+        sees the previous codebook or this one, never a mix, even when the writer is killed.
+        """
         data = self._npz_bytes()
-        with open(os.path.join(directory, NPZ_NAME), "wb") as f:
-            f.write(data)
         meta = {"feature_version": self.feature_version, "sample_rate": self.sample_rate, "n_mels": self.n_mels,
                 "window_seconds": self.window_seconds, "codebook_size": self.size,
                 "sha256": hashlib.sha256(data).hexdigest(), "info": self.info}
-        with open(os.path.join(directory, JSON_NAME), "w", encoding="utf-8") as f:
-            json.dump(meta, f, indent=2, sort_keys=True)
+        with replace_directory(directory) as tmp:
+            (tmp / NPZ_NAME).write_bytes(data)
+            fault_point("codebook:npz_written")
+            with open(tmp / JSON_NAME, "w", encoding="utf-8") as f:
+                json.dump(meta, f, indent=2, sort_keys=True)
         return directory
 
     @classmethod

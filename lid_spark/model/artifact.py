@@ -31,6 +31,8 @@ import torch
 
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
+from lid_spark.faults import fault_point
+from lid_spark.files import replace_directory
 from lid_spark.model.features import (
     InputBatch,
     InputLayout,
@@ -227,15 +229,21 @@ class LanguageClassifier:
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write weights, meta and checksums to ``directory`` (created; existing files replaced)."""
+        """Write weights, meta and checksums to ``directory`` (created, or replaced as a whole).
+
+        The files are written to a temporary sibling directory that is then renamed into place
+        (:func:`lid_spark.files.replace_directory`): a reader sees the previous artifact or this
+        one, never a mix, even when the writer is killed.
+        """
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        torch.save(state, out / WEIGHTS_FILE)
-        with open(out / META_FILE, "w", encoding="utf-8") as f:
-            json.dump(self.meta(), f, indent=1, sort_keys=True)
-        sums = {name: _sha256(out / name) for name in (WEIGHTS_FILE, META_FILE)}
-        (out / CHECKSUM_FILE).write_text("".join(f"{h}  {n}\n" for n, h in sums.items()), encoding="utf-8")
+        with replace_directory(out) as tmp:
+            torch.save(state, tmp / WEIGHTS_FILE)
+            fault_point("classifier:weights_written")
+            with open(tmp / META_FILE, "w", encoding="utf-8") as f:
+                json.dump(self.meta(), f, indent=1, sort_keys=True)
+            sums = {name: _sha256(tmp / name) for name in (WEIGHTS_FILE, META_FILE)}
+            (tmp / CHECKSUM_FILE).write_text("".join(f"{h}  {n}\n" for n, h in sums.items()), encoding="utf-8")
         return out
 
     @classmethod

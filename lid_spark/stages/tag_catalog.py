@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import functions as F
 
 from lid_spark.config import Config, absolute_local_path
-from lid_spark.contract import is_synthetic_catalog
+from lid_spark.contract import has_track_id, is_synthetic_catalog
 from lid_spark.model.artifact import LanguageClassifier
 from lid_spark.model.features import track_feature_frame
 from lid_spark.progress import get_logger, step
@@ -74,7 +74,7 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
 
     tracks = read_input(spark, cfg, "tracks")
     rows_in = tracks.count()
-    ids = tracks.select("track_id").filter(F.col("track_id").isNotNull()).distinct()
+    ids = tracks.where(has_track_id()).select("track_id").distinct()  # a blank id names no track
     tracks_in = ids.count()
     # Said once per job, and in the reason of every tag whose vocals it scored.
     note = None
