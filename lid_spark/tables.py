@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ INPUT_FORMATS = ("auto", "delta", "parquet", "csv", "json")
 # Parquet INT64 TIMESTAMP(NANOS) columns (pandas' default) are read as their integer nanoseconds
 # instead of stopping the read; the contract turns them into timestamps (lid_spark.contract).
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
+_NANOS_LOCK = threading.Lock()
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _NAME_RE = re.compile(rf"^{_IDENT}(\.{_IDENT}){{0,2}}$")
@@ -136,15 +138,18 @@ def _first_line(error: Exception) -> str:
 def read_files(spark: SparkSession, ref: TableRef, file_format: str) -> DataFrame:
     """A directory (or file) of Parquet, CSV (with a header row; every column as text) or JSON-lines files."""
     if file_format == "parquet":
-        previous = spark.conf.get(NANOS_AS_LONG, "false")
-        try:
-            # Only the schema is decided here: the scan keeps reading the nanoseconds as integers.
-            spark.conf.set(NANOS_AS_LONG, "true")
-            return spark.read.parquet(ref.value)
-        except Exception as e:  # noqa: BLE001 - the Spark error is long; say what we tried
-            raise InputError(f"cannot read {ref} as a Delta table or Parquet files: {_first_line(e)}") from e
-        finally:
-            spark.conf.set(NANOS_AS_LONG, previous)
+        # The setting is the session's: threads sharing it (two stages at once in a notebook) must not
+        # interleave their set and restore, or the last restore leaves it on for everyone.
+        with _NANOS_LOCK:
+            previous = spark.conf.get(NANOS_AS_LONG, "false")
+            try:
+                # Only the schema is decided here: the scan keeps reading the nanoseconds as integers.
+                spark.conf.set(NANOS_AS_LONG, "true")
+                return spark.read.parquet(ref.value)
+            except Exception as e:  # noqa: BLE001 - the Spark error is long; say what we tried
+                raise InputError(f"cannot read {ref} as a Delta table or Parquet files: {_first_line(e)}") from e
+            finally:
+                spark.conf.set(NANOS_AS_LONG, previous)
     try:
         if file_format == "csv":
             return spark.read.option("header", "true").option("inferSchema", "false").csv(ref.value)

@@ -113,3 +113,19 @@ def test_concurrent_merges_both_land(spark, table_config):
     rows = {r.track_id: r.language for r in read_table(spark, ref).collect()}
     assert set(rows) == {"t0", "a0", "a1", "a2", "b0", "b1", "b2"}
     assert rows["t0"] in ("a", "b")
+
+
+def test_parquet_reads_from_threads_sharing_a_session_leave_its_setting_as_it_was(spark, tmp_path):
+    # Each read turns nanosAsLong on for its schema and back: interleaved, the last restore left it on.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lid_spark.tables import NANOS_AS_LONG, parse_table_ref, read_files
+
+    path = tmp_path / "plays"
+    spark.range(3).write.parquet(str(path))
+    ref = parse_table_ref(str(path))
+    before = spark.conf.get(NANOS_AS_LONG, "false")
+    with ThreadPoolExecutor(8) as pool:
+        counts = list(pool.map(lambda _: read_files(spark, ref, "parquet").count(), range(32)))
+    assert counts == [3] * 32
+    assert spark.conf.get(NANOS_AS_LONG, "false") == before
