@@ -11,7 +11,7 @@ from planted import planted_catalog
 from pyspark.testing import assertDataFrameEqual
 
 from lid_spark.consumption.ranking import rank_metrics
-from lid_spark.consumption.sgns import noise_table, pair_weights, train_sgns
+from lid_spark.consumption.sgns import SGNSModel, noise_cdf, pair_weights, resolve_device, train_sgns
 from lid_spark.consumption.training import graph_from_neighbors, grid_points
 from lid_spark.errors import ParameterError
 
@@ -56,9 +56,14 @@ def test_pair_weights_and_noise_table():
     np.testing.assert_allclose(pair_weights(np.array([0, 0]), np.array([4.0, 1.0]), 0.5), [1.0, 0.5])
     with pytest.raises(ParameterError):
         pair_weights(np.array([0]), np.array([-1.0]), 1.0)
-    table = noise_table(np.array([1.0, 16.0, 0.0]), power=0.75, size=9000)
-    shares = np.bincount(table, minlength=3) / len(table)
-    np.testing.assert_allclose(shares, [1 / 9, 8 / 9, 0.0], atol=1e-3)   # 16 ** 0.75 = 8
+    np.testing.assert_allclose(noise_cdf(np.array([1.0, 16.0, 0.0]), power=0.75), [1 / 9, 1.0, 1.0])  # 16^.75 = 8
+    with pytest.raises(ParameterError):
+        noise_cdf(np.array([0.0, 0.0]))
+    # the negatives drawn follow frequency ** 0.75 (an item of count 0 is never drawn)
+    model = SGNSModel.initial(3, 4, np.array([1.0, 16.0, 0.0]), seed=1, device=resolve_device("cpu"), negatives=5,
+                              optimizer="sgd", pool=10_000)
+    shares = np.bincount(model.draw_negatives(9).numpy(), minlength=3) / 90_000
+    np.testing.assert_allclose(shares, [1 / 9, 8 / 9, 0.0], atol=5e-3)
 
 
 def test_sgns_learns_planted_communities_deterministically():
