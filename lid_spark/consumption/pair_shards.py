@@ -130,6 +130,8 @@ def _pack(batches, blob_rows: int = BLOB_ROWS):
     """mapInArrow: (shard, src, dst, weight) rows to one row of binary blobs per shard and ~``blob_rows`` pairs."""
     import pyarrow as pa
 
+    schema = pa.schema([("shard", pa.int32()), ("pairs", pa.int64()), ("src", pa.binary()), ("dst", pa.binary()),
+                        ("weight", pa.binary())])
     buffers: dict[int, list] = {}
     sizes: dict[int, int] = {}
 
@@ -140,7 +142,7 @@ def _pack(batches, blob_rows: int = BLOB_ROWS):
         dst = np.concatenate([p[1] for p in parts]).astype(np.int32)
         weight = np.concatenate([p[2] for p in parts]).astype(np.float32)
         return pa.RecordBatch.from_pydict({"shard": [shard], "pairs": [len(src)], "src": [src.tobytes()],
-                                           "dst": [dst.tobytes()], "weight": [weight.tobytes()]})
+                                           "dst": [dst.tobytes()], "weight": [weight.tobytes()]}, schema=schema)
 
     for batch in batches:
         shard = batch.column("shard").to_numpy()
