@@ -229,8 +229,9 @@ def stream_pair_shards(neighbors: DataFrame, *, weight_power: float, buckets: in
                 f.write(row[column])
         shard.pairs += row["pairs"]
         weight_sum += float(np.frombuffer(row["weight"], dtype=np.float32).sum(dtype=np.float64))
-    result = PairShards(root, vocabulary, counts["n"].to_numpy(dtype=np.float64), buckets, bucket, local,
-                        [s for s in shards.values() if s.pairs], weight_sum / max(1, sum(s.pairs for s in shards.values())))
+    written = [s for s in shards.values() if s.pairs]
+    result = PairShards(root, vocabulary, counts["n"].to_numpy(dtype=np.float64), buckets, bucket, local, written,
+                        weight_sum / max(1, sum(s.pairs for s in written)))
     if result.pairs != stats["pairs"]:  # count in equals count out
         result.close()
         raise InputError(f"track_neighbors: {stats['pairs']} pairs read but {result.pairs} encoded: a track id "

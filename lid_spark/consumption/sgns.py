@@ -54,8 +54,8 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 # a small factor) while the products are matrix-sized; benchmarks/bench_sgns.py measures others.
 CHUNK = 64
 POOL = 16
-MIN_RATE = 1e-4
-LOSS_STRIDE = 8  # the reported loss's negative term: every 8th chunk of a batch (an unbiased estimate)  # word2vec: the rate decays linearly to this share of itself
+MIN_RATE = 1e-4  # word2vec: the rate decays linearly to this share of itself
+LOSS_STRIDE = 8  # the reported loss's negative term: every 8th chunk of a batch (an unbiased estimate)
 
 
 @dataclass

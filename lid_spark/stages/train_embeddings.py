@@ -17,8 +17,8 @@ from pyspark.sql import SparkSession
 
 from lid_spark.config import Config
 from lid_spark.consumption.holdout import evaluate_embeddings
-from lid_spark.consumption.sessions import label_configured_plays
 from lid_spark.consumption.pair_shards import stream_pair_shards
+from lid_spark.consumption.sessions import label_configured_plays
 from lid_spark.consumption.training import fit_shards
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
