@@ -517,6 +517,7 @@ RULES: dict[str, Rule] = {
     "embeddings.torch_threads": POSITIVE_INT,
     "embeddings.device": DEVICE,
     "embeddings.buckets": POSITIVE_INT,
+    "embeddings.bucket_passes": POSITIVE_INT,
     "embeddings.shard_pairs": POSITIVE_INT,
     "embeddings.model_version": NON_EMPTY,
     "embeddings.holdout_fraction": interval("(0, 1)"),

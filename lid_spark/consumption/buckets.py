@@ -6,11 +6,15 @@ and the *input* row of j (bucket b = bucket(j)), and its negatives are input row
 (drawn from b's share of the noise distribution, as PyTorch-BigGraph draws negatives from the
 partition of the side it corrupts). Two bucket pairs (a, b) and (a', b') touch disjoint rows
 whenever a != a' and b != b', so each *round* r trains the P bucket pairs (a, (a + r) mod P) at
-once, one Spark task each, with no lock and no gradient exchange; P rounds make an epoch.
+once, one Spark task each, with no lock and no gradient exchange; P rounds make a pass, and an
+epoch is ``bucket_passes`` passes, each over a random 1/passes of every bucket pair's pairs (one
+long round per bucket pair lets a block drift towards one target bucket: at the quick benchmark's
+rate 0.2 one pass diverged, four matched one process). Tasks run batches of batch_size/P pairs, so
+a row gets as many updates per batch as in one process.
 
 A task gets its bucket pair's pairs and the two blocks it updates (output block a, input block b:
 2 n/P rows), trains them with the single-process code (:class:`~.sgns.SGNSModel`, on the task's
-GPU when it has one) and sends the two blocks back. Per epoch that moves 4 x P blocks of n/P rows,
+GPU when it has one) and sends the two blocks back. Per pass that moves 4 x P blocks of n/P rows,
 i.e. each table twice per round, against DDP's 2 dense tables *per step*; the pairs travel once per
 epoch, 12 bytes each. Why this scheme rather than sparse gradient exchange (a parameter server):
 no synchronisation inside a round, the communication does not grow with the batch count, and it is
@@ -110,28 +114,41 @@ def train_buckets(spark, shards: PairShards, params: dict) -> SGNSResult:
     inputs = [((rng.random((len(m), dim), dtype=np.float32) - 0.5) / dim) for m in members]
     outputs = [np.zeros((len(m), dim), dtype=np.float32) for m in members]
     frequency = [shards.frequency[m] for m in members]
-    worker_params = {k: params[k] for k in ("negatives", "batch_size", "torch_threads", "device")}
+    worker_params = {k: params[k] for k in ("negatives", "torch_threads", "device")}
+    # a bucket pair's rows are 1/P of each table: batches of batch_size/P pairs give every row as many
+    # updates per batch as one process gives it (summed stale gradients on denser rows diverge at high rates)
+    worker_params["batch_size"] = max(1, int(params["batch_size"]) // P)
     n_pairs, done, losses = shards.pairs, 0, []
     total = float(epochs * n_pairs)
     sc = spark.sparkContext
     start = time.perf_counter()
+    passes = int(params.get("bucket_passes", 1))
     for epoch in range(epochs):
         epoch_loss = 0.0
-        for round_ in np.random.default_rng([seed, epoch]).permutation(P).tolist():
-            tasks = []
-            for a, b in round_schedule(P, round_):
-                src, dst, weight = _bucket_pairs(shards, a, b, epoch, seed)
-                tasks.append((a, b, src, dst, weight))
-            round_pairs = sum(len(t[2]) for t in tasks)
-            rate_from, rate_to = rate_at(learning_rate, done, total), rate_at(learning_rate, done + round_pairs, total)
-            payload = [BucketTask(a, b, outputs[a], inputs[b], frequency[b], src, dst, weight, rate_from, rate_to,
-                                  int(np.random.default_rng([seed, epoch, a, b]).integers(2**62)), worker_params)
-                       for a, b, src, dst, weight in tasks]
-            for a, b, output_block, input_block, loss, _ in (
-                    sc.parallelize(payload, len(payload)).map(train_bucket).collect()):
-                outputs[a], inputs[b] = output_block, input_block
-                epoch_loss += loss
-            done += round_pairs
+        # each pass trains every bucket pair on its next 1/passes of the epoch's pairs: an output row meets
+        # all target buckets several times an epoch instead of once (one long round per bucket overfits it)
+        for pass_ in range(passes):
+            for round_ in np.random.default_rng([seed, epoch, pass_]).permutation(P).tolist():
+                tasks = []
+                for a, b in round_schedule(P, round_):
+                    pairs = _bucket_pairs(shards, a, b, epoch, seed)
+                    # a random slice: shard files keep the table's order (pairs grouped by source track)
+                    rows = np.array_split(np.random.default_rng([seed, epoch, a, b]).permutation(len(pairs[0])),
+                                          passes)[pass_]
+                    src, dst, weight = (x[rows] for x in pairs)
+                    tasks.append((a, b, src, dst, weight))
+                round_pairs = sum(len(t[2]) for t in tasks)
+                rate_from = rate_at(learning_rate, done, total)
+                rate_to = rate_at(learning_rate, done + round_pairs, total)
+                payload = [BucketTask(a, b, outputs[a], inputs[b], frequency[b], src, dst, weight, rate_from, rate_to,
+                                      int(np.random.default_rng([seed, epoch, pass_, a, b]).integers(2**62)),
+                                      worker_params)
+                           for a, b, src, dst, weight in tasks]
+                for a, b, output_block, input_block, loss, _ in (
+                        sc.parallelize(payload, len(payload)).map(train_bucket).collect()):
+                    outputs[a], inputs[b] = output_block, input_block
+                    epoch_loss += loss
+                done += round_pairs
         losses.append(epoch_loss / n_pairs)
     elapsed = time.perf_counter() - start
     vectors = np.zeros((len(shards.vocabulary), dim), dtype=np.float32)
