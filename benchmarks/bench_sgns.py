@@ -6,6 +6,7 @@ scores uniform in (0.1, 1)), so the scale run does not wait for the co-occurrenc
 
     python benchmarks/bench_sgns.py levers                      # 2*10^4 tracks, ~10^6 pairs, 1 epoch each
     python benchmarks/bench_sgns.py scale --tracks 1e6 --pairs-per-track 50 --epochs 1
+    python benchmarks/bench_sgns.py stream --tracks 1e6 --pairs-per-track 10   # the Spark pair stream
 
 ``levers``: pairs/s of (A) the previous release's step (autograd through sparse nn.Embedding,
 torch.optim SGD, K negatives per pair gathered and bmm'd) at batch 4096, (B) the same at a large
@@ -218,9 +219,51 @@ def scale(args) -> dict:
     return out
 
 
+def stream(args) -> dict:
+    """stream_pair_shards on a generated track_neighbors table: seconds and the driver Python's peak memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lid_spark.config import load_config
+    from lid_spark.consumption.pair_shards import stream_pair_shards
+    from lid_spark.spark import get_spark
+
+    n = int(args.tracks)
+    tmp = tempfile.mkdtemp(prefix="bench-sgns-stream-")
+    src, dst, score, frequency = generate_pairs(n, args.pairs_per_track)
+    ids = np.char.add("t", np.char.zfill(np.arange(n).astype(str), 7))
+    table_dir = os.path.join(tmp, "track_neighbors")
+    os.makedirs(table_dir)
+    step = 5_000_000
+    for k, lo in enumerate(range(0, len(src), step)):
+        s_, d_ = src[lo:lo + step], dst[lo:lo + step]
+        pq.write_table(pa.table({"track_id": ids[s_], "neighbor_id": ids[d_], "score": score[lo:lo + step],
+                                 "n_track": frequency[s_].astype(np.int64),
+                                 "n_neighbor": frequency[d_].astype(np.int64)}),
+                       os.path.join(table_dir, f"part-{k:04d}.parquet"))
+    pairs = len(src)
+    del src, dst, score, ids
+    cfg = load_config(overrides=["spark.master=local[2]", "spark.log_level=ERROR", "spark.driver_memory=3g"])
+    spark = get_spark(cfg)
+    base = _maxrss_mb()
+    start = time.perf_counter()
+    with stream_pair_shards(spark.read.parquet(table_dir), weight_power=0.75, shard_pairs=args.shard_pairs,
+                            directory=os.path.join(tmp, "shards")) as shards:
+        seconds = time.perf_counter() - start
+        out = {"tracks": n, "pairs": pairs, "encoded_pairs": shards.pairs, "shards": len(shards.shards),
+               "largest_shard": max(s.pairs for s in shards.shards), "seconds": seconds,
+               "driver_python_peak_rss_mb": _maxrss_mb(), "driver_python_rss_before_mb": base,
+               "collect_to_pandas_estimate_mb": pairs * 100 / 2**20}
+    spark.stop()
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["levers", "scale", "scale-worker"])
+    parser.add_argument("mode", choices=["levers", "scale", "scale-worker", "stream"])
     parser.add_argument("--tracks", type=float, default=None)
     parser.add_argument("--pairs-per-track", type=int, default=50)
     parser.add_argument("--dim", type=int, default=64)
@@ -238,6 +281,9 @@ def main() -> None:
     elif args.mode == "scale":
         args.tracks = args.tracks or 1e6
         report = {"benchmark": "sgns_scale", **scale(args)}
+    elif args.mode == "stream":
+        args.tracks = args.tracks or 1e6
+        report = {"benchmark": "sgns_stream", **stream(args)}
     else:
         report = scale_worker(args)
     print(json.dumps(report, indent=2))
