@@ -164,7 +164,7 @@ class SGNSModel:
                 **kwargs) -> SGNSModel:
         """word2vec's initialisation: small random inputs (uniform in +-0.5/dim), zero outputs."""
         generator = torch.Generator(device=device).manual_seed(seed)
-        input = (torch.rand(n_items, dim, generator=generator, device=device) - 0.5) / dim
+        input = torch.rand(n_items, dim, generator=generator, device=device).sub_(0.5).div_(dim)  # in place: no 3x peak
         output = torch.zeros(n_items, dim, device=device)
         return cls(input, output, frequency, generator=generator, **kwargs)
 
@@ -227,8 +227,8 @@ class SGNSModel:
         table.index_add_(0, unique, update, alpha=-rate)
 
     def result(self, losses: list[float], pairs_per_s: float) -> SGNSResult:
-        return SGNSResult(vectors=self.input.detach().cpu().numpy().astype(np.float32, copy=True),
-                          context_vectors=self.output.detach().cpu().numpy().astype(np.float32, copy=True),
+        # the tables themselves on a CPU (no second copy of 2 x n x d floats); the model is done with them
+        return SGNSResult(vectors=self.input.detach().cpu().numpy(), context_vectors=self.output.detach().cpu().numpy(),
                           losses=losses, pairs_per_s=pairs_per_s, device=str(self.device))
 
     def train_pairs(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *, batch_size: int,
