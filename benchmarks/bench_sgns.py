@@ -259,14 +259,17 @@ def stream(args) -> dict:
     del src, dst, score, ids
     cfg = load_config(overrides=["spark.master=local[2]", "spark.log_level=ERROR", "spark.driver_memory=3g"])
     spark = get_spark(cfg)
-    base = _maxrss_mb()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peak_memory import PeakRSS
+
     start = time.perf_counter()
-    with stream_pair_shards(spark.read.parquet(table_dir), weight_power=0.75, shard_pairs=args.shard_pairs,
-                            directory=os.path.join(tmp, "shards")) as shards:
+    with PeakRSS() as memory, stream_pair_shards(spark.read.parquet(table_dir), weight_power=0.75,
+                                                 shard_pairs=args.shard_pairs,
+                                                 directory=os.path.join(tmp, "shards")) as shards:
         seconds = time.perf_counter() - start
         out = {"tracks": n, "pairs": pairs, "encoded_pairs": shards.pairs, "shards": len(shards.shards),
                "largest_shard": max(s.pairs for s in shards.shards), "seconds": seconds,
-               "driver_python_peak_rss_mb": _maxrss_mb(), "driver_python_rss_before_mb": base,
+               "driver_python_grown_mb": memory.grown_mb, "driver_python_rss_before_mb": memory.start_mb,
                "collect_to_pandas_estimate_mb": pairs * 100 / 2**20}
     spark.stop()
     import shutil
