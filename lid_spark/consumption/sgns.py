@@ -1,17 +1,30 @@
-"""Weighted skip-gram with negative sampling (SGNS) over a track graph, in torch.
+"""Weighted skip-gram with negative sampling (SGNS) over a track graph, in torch, CPU or GPU.
 
 The paper's objective (section 3.1.1): for every kept pair (i, j) with weight s_ij, maximise
 ``s_ij * log softmax_j(v'_i . v_j)``, the softmax approximated by negative sampling (Mikolov et
 al. 2013)::
 
-    loss = - sum_ij s_ij * [ log sigma(v'_i . v_j) + sum_{n ~ P} log sigma(-v'_i . v_n) ]
+    loss = - sum_ij s_ij * [ log sigma(v'_i . v_j) + (K / N) sum_{n in N(chunk)} log sigma(-v'_i . v_n) ]
 
 with separate *output* vectors v' (the source side) and *input* vectors v (what we export as the
 track embedding), and negatives n drawn from the unigram distribution raised to 0.75.
 
-Everything is deterministic under ``seed`` (shuffles and negatives come from one torch generator).
-The same function runs one process (``world_size=1``) or one rank of a DistributedDataParallel
-group (each rank trains on its slice of every batch; DDP averages the gradients).
+How it is made fast (each lever is measured in ``benchmarks/bench_sgns.py``):
+
+- **Negatives shared per chunk.** Every ``chunk`` consecutive pairs of a batch share one draw of
+  ``pool`` negatives (PyTorch-BigGraph's chunked negatives), so the negative scores of a batch are
+  one batched matrix product ``(chunks, chunk, d) @ (chunks, d, pool)`` instead of a gather of
+  ``K`` vectors per pair. Each negative term weighs ``K / pool``: in expectation the gradient is
+  word2vec's with ``K`` negatives per pair, with less variance.
+- **Fused sparse updates.** The gradients are written by hand (no autograd, no torch.optim) and
+  applied to the two tables with one ``index_add_`` each: a batch touches only the rows it uses.
+- **Large batches, no Python per pair**: one Python iteration per batch of ``batch_size`` pairs.
+- **Pinned threads**: ``torch_threads`` intra-op threads while training (restored after).
+
+The same code runs on a GPU (``device="cuda"``): the tables, the pairs of a shard and the noise
+distribution live on the device. Everything is deterministic under ``seed`` on a CPU (shuffles and
+negatives come from one torch generator); on a GPU ``index_add_`` adds in a nondeterministic
+order, so reruns agree only to float rounding.
 
 Example
 -------
@@ -23,7 +36,10 @@ Example
 
 from __future__ import annotations
 
+import math
+import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,34 +48,14 @@ import torch
 from lid_spark.errors import ParameterError
 
 OPTIMIZERS = ("sgd", "adam")
-
-
-class SkipGram(torch.nn.Module):
-    """Input vectors ``v`` and output vectors ``v'`` for ``n_items`` items; forward gives the loss.
-
-    Example
-    -------
-    >>> model = SkipGram(10, 4)
-    >>> loss = model(torch.tensor([0]), torch.tensor([1]), torch.tensor([[2, 3]]), torch.tensor([1.0]))
-    >>> bool(loss > 0)
-    True
-    """
-
-    def __init__(self, n_items: int, dim: int, sparse: bool = True):
-        super().__init__()
-        self.input = torch.nn.Embedding(n_items, dim, sparse=sparse)
-        self.output = torch.nn.Embedding(n_items, dim, sparse=sparse)
-        with torch.no_grad():  # word2vec's initialisation: small random inputs, zero outputs
-            self.input.weight.uniform_(-0.5 / dim, 0.5 / dim)
-            self.output.weight.zero_()
-
-    def forward(self, src: torch.Tensor, dst: torch.Tensor, negatives: torch.Tensor,
-                weight: torch.Tensor) -> torch.Tensor:
-        context = self.output(src)                                   # v'_i   (B, d)
-        positive = (context * self.input(dst)).sum(-1)               # v'_i . v_j
-        negative = torch.bmm(self.input(negatives), context.unsqueeze(-1)).squeeze(-1)  # (B, K)
-        log_lik = torch.nn.functional.logsigmoid(positive) + torch.nn.functional.logsigmoid(-negative).sum(-1)
-        return -(weight * log_lik).sum()
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+# Pairs that share one draw of negatives, and how many they share. 64 x 64 keeps about one
+# negative draw per pair (as many vectors pushed away per epoch as word2vec's K=5 pushes, within
+# a small factor) while the products are matrix-sized; benchmarks/bench_sgns.py measures others.
+CHUNK = 64
+POOL = 16
+MIN_RATE = 1e-4  # word2vec: the rate decays linearly to this share of itself
+LOSS_STRIDE = 8  # the reported loss's negative term: every 8th chunk of a batch (an unbiased estimate)
 
 
 @dataclass
@@ -70,6 +66,30 @@ class SGNSResult:
     context_vectors: np.ndarray
     losses: list[float] = field(default_factory=list)
     pairs_per_s: float = 0.0
+    device: str = "cpu"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: the first visible CUDA device when there is one, else the CPU; ``cpu``, ``cuda[:N]`` as given.
+
+    Example
+    -------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
+        raise ParameterError(f"embeddings.device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ParameterError(f"embeddings.device is {device!r} but no CUDA device is visible (use auto or cpu)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ParameterError(f"embeddings.device is {device!r} but only {torch.cuda.device_count()} "
+                                 "CUDA device(s) are visible")
+        return torch.device(f"cuda:{index}")
+    return torch.device("cpu")
 
 
 def pair_weights(source: np.ndarray, score: np.ndarray, power: float) -> np.ndarray:
@@ -89,27 +109,184 @@ def pair_weights(source: np.ndarray, score: np.ndarray, power: float) -> np.ndar
     return (score / best[source]) ** power
 
 
-def noise_table(frequency: np.ndarray, power: float = 0.75, size: int | None = None) -> np.ndarray:
-    """word2vec's table for negatives: item ids repeated in proportion to frequency ** power."""
+def noise_cdf(frequency: np.ndarray, power: float = 0.75) -> np.ndarray:
+    """Cumulative distribution of the negatives: item i with probability frequency_i ** power / Z.
+
+    Sampled by ``searchsorted`` of uniforms: exact (word2vec's table rounds small shares away) and
+    8 bytes per item, so a 10^7-track catalog needs 80 MB for it.
+
+    Example
+    -------
+    >>> noise_cdf(np.array([1.0, 16.0, 0.0])).round(4).tolist()
+    [0.1111, 1.0, 1.0]
+    """
     frequency = np.asarray(frequency, dtype=np.float64)
-    if frequency.ndim != 1 or len(frequency) == 0 or np.any(frequency < 0) or frequency.sum() <= 0:
+    if frequency.ndim != 1 or len(frequency) == 0 or np.any(~np.isfinite(frequency)) or np.any(frequency < 0) \
+            or frequency.sum() <= 0:
         raise ParameterError("noise frequencies must be a non-empty 1-d array of non-negative counts")
-    probs = frequency ** power
-    probs /= probs.sum()
-    size = size or max(1_000_000, 20 * len(frequency))
-    counts = np.floor(probs * size).astype(np.int64)
-    # give the rounding leftovers to the largest remainders so that every item keeps its share
-    leftover = size - counts.sum()
-    if leftover > 0:
-        counts[np.argsort(-(probs * size - counts), kind="stable")[:leftover]] += 1
-    return np.repeat(np.arange(len(frequency), dtype=np.int64), counts)
+    cdf = np.cumsum(frequency ** power)
+    cdf /= cdf[-1]
+    cdf[-1] = 1.0
+    return cdf
+
+
+class SGNSModel:
+    """The two tables and the fused update; one instance trains one process's (or one bucket's) pairs.
+
+    Parameters
+    ----------
+    input, output : torch.Tensor
+        (n_items, dim) float32 tables on ``device``; updated in place.
+    frequency : np.ndarray
+        per-item counts of the noise distribution (items of these tables only).
+    negatives : int
+        K, word2vec's negatives per pair: the weight of the negative term.
+    optimizer : str
+        ``sgd`` (the rate given per call) or ``adam`` (lazy Adam on the rows a batch touches).
+    generator : torch.Generator
+        on ``device``: shuffles and negatives.
+    """
+
+    def __init__(self, input: torch.Tensor, output: torch.Tensor, frequency: np.ndarray, *, negatives: int,
+                 optimizer: str, generator: torch.Generator, chunk: int = CHUNK, pool: int = POOL):
+        self.input, self.output, self.generator = input, output, generator
+        self.device = input.device
+        self.cdf = torch.from_numpy(noise_cdf(np.asarray(frequency, dtype=np.float64) + 1e-12)).to(self.device)
+        self.chunk, self.pool, self.scale = int(chunk), int(pool), float(negatives) / float(pool)
+        self.optimizer = optimizer
+        if optimizer == "adam":
+            self.moments = {name: (torch.zeros_like(t), torch.zeros_like(t))
+                            for name, t in (("input", input), ("output", output))}
+            self.adam_step = 0
+
+    @classmethod
+    def initial(cls, n_items: int, dim: int, frequency: np.ndarray, *, seed: int, device: torch.device,
+                **kwargs) -> SGNSModel:
+        """word2vec's initialisation: small random inputs (uniform in +-0.5/dim), zero outputs."""
+        generator = torch.Generator(device=device).manual_seed(seed)
+        input = torch.rand(n_items, dim, generator=generator, device=device).sub_(0.5).div_(dim)  # in place: no 3x peak
+        output = torch.zeros(n_items, dim, device=device)
+        return cls(input, output, frequency, generator=generator, **kwargs)
+
+    def draw_negatives(self, chunks: int) -> torch.Tensor:
+        uniform = torch.rand(chunks * self.pool, generator=self.generator, device=self.device, dtype=torch.float64)
+        return torch.searchsorted(self.cdf, uniform).clamp_(max=len(self.cdf) - 1)
+
+    def step(self, src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor, rate: float) -> torch.Tensor:
+        """One batch: gradients by hand, fused sparse updates; returns the batch's summed loss (a tensor).
+
+        The loss's negative term is estimated on every ``LOSS_STRIDE``-th chunk (it is only reported).
+        """
+        c, d = self.chunk, self.input.shape[1]
+        chunks = -(-len(src) // c)
+        pad = chunks * c - len(src)
+        if pad:  # a zero weight makes the padding pairs' gradients zero
+            src = torch.cat([src, src.new_zeros(pad)])
+            dst = torch.cat([dst, dst.new_zeros(pad)])
+            weight = torch.cat([weight, weight.new_zeros(pad)])
+        neg_idx = self.draw_negatives(chunks)
+        context = self.output.index_select(0, src)                          # v'_i      (B, d)
+        target = self.input.index_select(0, dst)                            # v_j       (B, d)
+        noise = self.input.index_select(0, neg_idx).view(chunks, self.pool, d)
+        positive = (context * target).sum(1)                                 # v'_i . v_j
+        negative = torch.bmm(context.view(chunks, c, d), noise.transpose(1, 2))   # (chunks, c, pool)
+        # -rate * d loss / d score: -rate w (sigma(s) - 1) for the pair, -rate w K/pool sigma(s) per negative
+        # (sigmoid through exp: torch's CPU sigmoid kernel is several times slower)
+        g_pos = _sigmoid(positive).sub_(1.0).mul_(weight).mul_(-rate)
+        g_neg = _sigmoid(negative).mul_((weight * (-rate * self.scale)).view(chunks, c, 1))
+        g_context = torch.baddbmm(g_pos.view(chunks, c, 1) * target.view(chunks, c, d), g_neg, noise).view(-1, d)
+        g_target = g_pos.unsqueeze(1) * context
+        g_noise = torch.bmm(g_neg.transpose(1, 2), context.view(chunks, c, d)).view(-1, d)
+        if self.optimizer == "sgd":
+            # scatter_add_ is index_add_'s result, and the faster kernel on CPU (index_add_ with alpha: 4x slower)
+            self.output.scatter_add_(0, src.unsqueeze(1).expand(-1, d), g_context)
+            self.input.scatter_add_(0, dst.unsqueeze(1).expand(-1, d), g_target)
+            self.input.scatter_add_(0, neg_idx.unsqueeze(1).expand(-1, d), g_noise)
+        else:  # the same gradients, unscaled, through lazy Adam
+            self.adam_step += 1
+            self._adam("output", self.output, src, g_context / -rate, rate)
+            self._adam("input", self.input, torch.cat([dst, neg_idx]), torch.cat([g_target, g_noise]) / -rate, rate)
+        sample = negative[::LOSS_STRIDE]
+        loss = torch.nn.functional.logsigmoid(positive).mul_(weight).sum()
+        loss += (torch.nn.functional.logsigmoid(sample.neg_()).sum(2).view(-1)
+                 .mul_(weight.view(chunks, c)[::LOSS_STRIDE].reshape(-1)).sum() * (self.scale * chunks / len(sample)))
+        return -loss
+
+    def _adam(self, name, table, rows, grads, rate, betas=(0.9, 0.999), eps=1e-8):
+        """torch's SparseAdam on the rows of this batch (moments of other rows are left alone)."""
+        unique, inverse = torch.unique(rows, return_inverse=True)
+        grad = torch.zeros(len(unique), table.shape[1], device=table.device).index_add_(0, inverse, grads)
+        m, v = self.moments[name]
+        m_rows = m.index_select(0, unique).mul_(betas[0]).add_(grad, alpha=1 - betas[0])
+        v_rows = v.index_select(0, unique).mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])
+        m.index_copy_(0, unique, m_rows)
+        v.index_copy_(0, unique, v_rows)
+        correction1 = 1 - betas[0] ** self.adam_step
+        correction2 = 1 - betas[1] ** self.adam_step
+        update = (m_rows / correction1) / ((v_rows / correction2).sqrt_().add_(eps))
+        table.index_add_(0, unique, update, alpha=-rate)
+
+    def result(self, losses: list[float], pairs_per_s: float) -> SGNSResult:
+        # the tables themselves on a CPU (no second copy of 2 x n x d floats); the model is done with them
+        return SGNSResult(vectors=self.input.detach().cpu().numpy(), context_vectors=self.output.detach().cpu().numpy(),
+                          losses=losses, pairs_per_s=pairs_per_s, device=str(self.device))
+
+    def train_pairs(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, *, batch_size: int,
+                    rate_from: float, rate_to: float) -> float:
+        """One pass over these pairs in a random order; the rate goes linearly from ``rate_from`` to ``rate_to``.
+
+        Returns the summed loss (a float; one device synchronisation per call).
+        """
+        n = len(src)
+        src_t = torch.as_tensor(src).to(self.device, torch.int64)
+        dst_t = torch.as_tensor(dst).to(self.device, torch.int64)
+        weight_t = torch.as_tensor(weight).to(self.device, torch.float32)
+        order = torch.randperm(n, generator=self.generator, device=self.device)
+        total = torch.zeros((), device=self.device)
+        batches = -(-n // batch_size)
+        for b in range(batches):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            rate = rate_from + (rate_to - rate_from) * (b / batches)
+            total += self.step(src_t[idx], dst_t[idx], weight_t[idx], rate)
+        return float(total)
+
+
+def _sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """1 / (1 + exp(-x)), a new tensor; exp overflowing to inf gives 0, as it should."""
+    return torch.exp(-x).add_(1.0).reciprocal_()
+
+
+def rate_at(learning_rate: float, done: float, total: float) -> float:
+    """word2vec's linearly decaying rate after ``done`` of ``total`` pairs."""
+    return learning_rate * max(MIN_RATE, 1.0 - done / total)
+
+
+def train_epochs(model: SGNSModel, shards: Callable[[int], Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+                 n_pairs: int, *, epochs: int, learning_rate: float, batch_size: int) -> tuple[list[float], float]:
+    """``epochs`` passes; ``shards(epoch)`` yields the pair arrays (src, dst, weight) of that epoch.
+
+    Returns the mean loss per epoch and pairs/s (pairs x epochs over the wall time, device synchronised).
+    """
+    losses, done, total, start = [], 0, float(epochs * n_pairs), time.perf_counter()
+    for epoch in range(epochs):
+        epoch_loss = 0.0
+        for src, dst, weight in shards(epoch):
+            epoch_loss += model.train_pairs(src, dst, weight, batch_size=batch_size,
+                                            rate_from=rate_at(learning_rate, done, total),
+                                            rate_to=rate_at(learning_rate, done + len(src), total))
+            done += len(src)
+        losses.append(epoch_loss / n_pairs)
+    if model.device.type == "cuda":
+        torch.cuda.synchronize(model.device)
+    elapsed = time.perf_counter() - start
+    return losses, (done / elapsed if elapsed > 0 else math.inf)
 
 
 def train_sgns(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: int, *, dim: int = 64,
                epochs: int = 10, negatives: int = 5, learning_rate: float = 0.025, optimizer: str = "sgd",
-               batch_size: int = 4096, seed: int = 13, frequency: np.ndarray | None = None,
-               rank: int = 0, world_size: int = 1, torch_threads: int = 1) -> SGNSResult:
-    """Train SGNS on weighted pairs ``src -> dst``.
+               batch_size: int = 4096, seed: int = 13, frequency: np.ndarray | None = None, torch_threads: int = 1,
+               device: str = "cpu", chunk: int = CHUNK, pool: int = POOL) -> SGNSResult:
+    """Train SGNS on weighted pairs ``src -> dst`` held in memory (see :mod:`.pair_shards` for a stream).
 
     Parameters
     ----------
@@ -121,15 +298,15 @@ def train_sgns(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: in
         vocabulary size.
     dim, epochs, negatives, learning_rate, batch_size, seed
         the usual; with ``optimizer="sgd"`` the rate decays linearly to 0.0001 of itself (word2vec),
-        with ``"adam"`` it is sparse Adam's step size.
+        with ``"adam"`` it is (lazy, sparse) Adam's step size.
     frequency : np.ndarray, optional
         per-item counts for the noise distribution (default: how often each item is a ``dst``).
-    rank, world_size : int
-        inside a torch.distributed group: this rank trains on its slice of every batch.
     torch_threads : int
-        torch intra-op threads while training (restored after). One is the default: the per-batch
-        ops are small, and extra OpenMP threads mostly spin, which on a busy machine made training
-        15 times slower than one thread. Scale out with processes (``world_size``) instead.
+        torch intra-op threads while training (restored after).
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    chunk, pool : int
+        pairs that share one draw of negatives, and how many negatives they share.
 
     Returns
     -------
@@ -138,81 +315,34 @@ def train_sgns(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: in
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     weight = np.asarray(weight, dtype=np.float64)
-    _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size, torch_threads)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(torch_threads)
-    try:
-        return _train(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size, seed,
-                      frequency, rank, world_size)
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
-def _train(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size, seed, frequency,
-           rank, world_size) -> SGNSResult:
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    distributed = world_size > 1
-    model = SkipGram(n_items, dim, sparse=not distributed)
-    module = model
-    if distributed:
-        # DDP averages dense gradients over the gloo group; every rank starts from rank 0's weights
-        module = torch.nn.parallel.DistributedDataParallel(model)
-    params = list(module.parameters())
-    opt = (torch.optim.SGD(params, lr=learning_rate) if optimizer == "sgd" else
-           (torch.optim.SparseAdam(params, lr=learning_rate) if not distributed else
-            torch.optim.Adam(params, lr=learning_rate)))
+    check_pairs(src, dst, weight, n_items)
+    check_params(dim=dim, epochs=epochs, negatives=negatives, learning_rate=learning_rate, optimizer=optimizer,
+                 batch_size=batch_size, torch_threads=torch_threads, chunk=chunk, pool=pool)
     frequency = np.bincount(dst, minlength=n_items) if frequency is None else np.asarray(frequency)
-    table = torch.from_numpy(noise_table(frequency + 1e-12))
-    src_t, dst_t = torch.from_numpy(src), torch.from_numpy(dst)
-    weight_t = torch.from_numpy((weight / weight.mean()).astype(np.float32))
-    n_pairs = len(src)
-    batches = (n_pairs + batch_size - 1) // batch_size
-    total_steps = epochs * batches
-    losses, step, trained, start = [], 0, 0, time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(n_pairs, generator=generator)
-        epoch_loss = 0.0
-        for b in range(batches):
-            # every rank draws the same shuffles and negatives and takes its slice of each batch,
-            # so all ranks run the same number of steps (DDP's all-reduce needs lockstep)
-            batch = order[b * batch_size:(b + 1) * batch_size]
-            negs_all = table[torch.randint(len(table), (len(batch), negatives), generator=generator)]
-            step += 1
-            idx, negs = batch[rank::world_size], negs_all[rank::world_size]
-            if optimizer == "sgd":
-                for group in opt.param_groups:
-                    group["lr"] = learning_rate * max(1e-4, 1.0 - (step - 1) / total_steps)
-            opt.zero_grad(set_to_none=True)
-            # DDP averages gradients over ranks; scaling by world_size keeps the summed update of one process
-            loss = module(src_t[idx], dst_t[idx], negs, weight_t[idx]) * world_size
-            loss.backward()
-            opt.step()
-            epoch_loss += float(loss.detach()) / world_size
-            trained += len(idx)
-        losses.append(_sum_over_ranks(epoch_loss, distributed) / n_pairs)
-    elapsed = time.perf_counter() - start
-    # the group's throughput: every rank's pairs over the slowest rank's time
-    trained = _sum_over_ranks(trained, distributed)
-    elapsed = _sum_over_ranks(elapsed, distributed, op="max")
-    return SGNSResult(
-        vectors=model.input.weight.detach().numpy().astype(np.float32).copy(),
-        context_vectors=model.output.weight.detach().numpy().astype(np.float32).copy(),
-        losses=losses, pairs_per_s=trained / elapsed if elapsed > 0 else float("inf"))
+    weight = (weight / weight.mean()).astype(np.float32)
+    with pinned_threads(torch_threads):
+        model = SGNSModel.initial(n_items, dim, frequency, seed=seed, device=resolve_device(device),
+                                  negatives=negatives, optimizer=optimizer, chunk=chunk, pool=pool)
+        losses, pairs_per_s = train_epochs(model, lambda epoch: [(src, dst, weight)], len(src), epochs=epochs,
+                                           learning_rate=learning_rate, batch_size=batch_size)
+    return model.result(losses, pairs_per_s)
 
 
-def _sum_over_ranks(value: float, distributed: bool, op: str = "sum") -> float:
-    if not distributed:
-        return float(value)
-    import torch.distributed as dist
+class pinned_threads:
+    """Context manager: ``torch.set_num_threads(n)`` inside, the previous count restored after."""
 
-    tensor = torch.tensor([float(value)], dtype=torch.float64)
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
-    return float(tensor.item())
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __enter__(self):
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.previous)
 
 
-def _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, optimizer, batch_size,
-           torch_threads) -> None:
+def check_pairs(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n_items: int) -> None:
     if not (len(src) == len(dst) == len(weight)) or len(src) == 0:
         raise ParameterError(f"src, dst and weight must be non-empty and of one length, got "
                              f"{len(src)}, {len(dst)}, {len(weight)}")
@@ -220,8 +350,12 @@ def _check(src, dst, weight, n_items, dim, epochs, negatives, learning_rate, opt
         raise ParameterError(f"item indices must lie in [0, {n_items})")
     if np.any(~np.isfinite(weight)) or np.any(weight <= 0):
         raise ParameterError("pair weights must be finite and > 0")
+
+
+def check_params(*, dim, epochs, negatives, learning_rate, optimizer, batch_size, torch_threads, chunk=CHUNK,
+                 pool=POOL) -> None:
     for name, value in (("dim", dim), ("epochs", epochs), ("negatives", negatives), ("batch_size", batch_size),
-                        ("torch_threads", torch_threads)):
+                        ("torch_threads", torch_threads), ("chunk", chunk), ("pool", pool)):
         if int(value) < 1:
             raise ParameterError(f"embeddings.{name} must be >= 1, got {value}")
     if learning_rate <= 0:

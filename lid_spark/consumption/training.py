@@ -1,4 +1,8 @@
-"""From the track_neighbors table to SGNS vectors: the pair arrays, the weights, one or many processes.
+"""From the track_neighbors table to SGNS vectors: in memory (evaluation-sized graphs) or streamed shards.
+
+:func:`fit_shards` trains on :class:`~.pair_shards.PairShards` (the job's path: bounded memory, one
+process or P buckets on Spark tasks); :func:`fit_embeddings` on an in-memory :class:`TrainingGraph`
+(the held-out evaluation, whose graphs are evaluation-sized).
 
 Example
 -------
@@ -18,12 +22,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lid_spark.consumption.sgns import SGNSResult, pair_weights, train_sgns
+from lid_spark.consumption.pair_shards import NEIGHBOR_COLUMNS, PairShards
+from lid_spark.consumption.sgns import (
+    SGNSModel,
+    SGNSResult,
+    check_params,
+    pair_weights,
+    pinned_threads,
+    resolve_device,
+    train_epochs,
+    train_sgns,
+)
 from lid_spark.errors import InputError, ParameterError
 
-SGNS_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "seed", "torch_threads")
+SGNS_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "seed", "torch_threads",
+             "device")
 TUNABLE_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "weight_power")
-NEIGHBOR_COLUMNS = ("track_id", "neighbor_id", "score", "n_track", "n_neighbor")
 
 
 @dataclass
@@ -59,17 +73,30 @@ def graph_from_neighbors(pdf: pd.DataFrame) -> TrainingGraph:
     return TrainingGraph(vocabulary, src, dst, pdf["score"].to_numpy(dtype=np.float64), frequency)
 
 
-def fit_embeddings(graph: TrainingGraph, params: Mapping, *, distributed: bool = False, num_processes: int = 1,
-                   local_mode: bool = True) -> SGNSResult:
-    """Weights s_ij from the scores, then SGNS in this process or with TorchDistributor."""
+def fit_embeddings(graph: TrainingGraph, params: Mapping) -> SGNSResult:
+    """Weights s_ij from the scores, then SGNS in this process on the in-memory graph."""
     weight = pair_weights(graph.src, graph.score, float(params["weight_power"]))
     kwargs = {k: params[k] for k in SGNS_KEYS if k in params}
-    if distributed:
-        from lid_spark.consumption.distributed import train_sgns_distributed
-
-        return train_sgns_distributed(graph.src, graph.dst, weight, len(graph.vocabulary), frequency=graph.frequency,
-                                      num_processes=num_processes, local_mode=local_mode, **kwargs)
     return train_sgns(graph.src, graph.dst, weight, len(graph.vocabulary), frequency=graph.frequency, **kwargs)
+
+
+def fit_shards(spark, shards: PairShards, params: Mapping) -> SGNSResult:
+    """SGNS over streamed pair shards: in this process (one bucket) or bucket pairs on Spark tasks (P >= 2)."""
+    check_params(**{k: params[k] for k in ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size",
+                                           "torch_threads")})
+    if shards.buckets > 1:
+        from lid_spark.consumption.buckets import train_buckets
+
+        return train_buckets(spark, shards, dict(params))
+    seed = int(params["seed"])
+    with pinned_threads(int(params["torch_threads"])):
+        model = SGNSModel.initial(len(shards.vocabulary), int(params["dim"]), shards.frequency, seed=seed,
+                                  device=resolve_device(params.get("device", "cpu")),
+                                  negatives=int(params["negatives"]), optimizer=params["optimizer"])
+        losses, pairs_per_s = train_epochs(model, lambda epoch: shards.epoch(epoch, seed), shards.pairs,
+                                           epochs=int(params["epochs"]), learning_rate=float(params["learning_rate"]),
+                                           batch_size=int(params["batch_size"]))
+    return model.result(losses, pairs_per_s)
 
 
 def grid_points(base: Mapping, grid: Mapping) -> list[dict]:

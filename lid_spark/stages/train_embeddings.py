@@ -1,6 +1,8 @@
 """Consumption embeddings: weighted skip-gram with negative sampling over track_neighbors.
 
-Reads track_neighbors (from the cooccurrence job); with embeddings.evaluate, also inputs.plays and
+Reads track_neighbors (from the cooccurrence job) as pair shards streamed to the driver's local disk
+(bounded memory), and trains in the driver (embeddings.buckets=1, on embeddings.device) or bucket
+pair by bucket pair on Spark tasks (buckets >= 2); with embeddings.evaluate, also inputs.plays and
 inputs.tracks to rank held-out co-listened pairs (Recall@10, MAP) for every point of
 embeddings.grid and for the peers, and trains the final model with the best point. Writes the
 Delta table consumption_embeddings (track_id, vector, model_version) and the report
@@ -9,13 +11,15 @@ train_embeddings.json / .md under output.report_dir. The same seed gives the sam
 
 from datetime import UTC, datetime
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from lid_spark.config import Config
 from lid_spark.consumption.holdout import evaluate_embeddings
+from lid_spark.consumption.pair_shards import stream_pair_shards
 from lid_spark.consumption.sessions import label_configured_plays
-from lid_spark.consumption.training import fit_embeddings, graph_from_neighbors, neighbors_to_pandas
+from lid_spark.consumption.training import fit_shards
 from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
 from lid_spark.schemas import EMBEDDINGS_SCHEMA
@@ -42,26 +46,34 @@ def run(spark: SparkSession, cfg: Config) -> dict:
         report["evaluation data"] = {k: evaluation[k] for k in
                                      ("train_pairs", "vocabulary", "heldout_queries", "mean_relevant_per_query")}
 
-    with step("train SGNS on track_neighbors"):
-        graph = graph_from_neighbors(neighbors_to_pandas(read_table(spark, resolve_table(cfg, "track_neighbors"))))
-        local_mode = spark.sparkContext.master.startswith("local")
-        result = fit_embeddings(graph, params, distributed=emb.distributed, num_processes=emb.num_processes,
-                                local_mode=local_mode)
+    with step("stream track_neighbors to pair shards"):
+        shards = stream_pair_shards(read_table(spark, resolve_table(cfg, "track_neighbors")),
+                                    weight_power=float(params["weight_power"]), buckets=emb.buckets,
+                                    shard_pairs=emb.shard_pairs, seed=emb.seed)
+    with shards, step(f"train SGNS ({emb.buckets} bucket(s))"):
+        result = fit_shards(spark, shards, params)
 
     with step("write consumption_embeddings"):
-        table = pd.DataFrame({"track_id": graph.vocabulary.astype(str),
-                              "vector": [row.tolist() for row in result.vectors],
-                              "model_version": emb.model_version})
+        vocabulary = shards.vocabulary.astype(str)
         ref = resolve_table(cfg, "consumption_embeddings")
-        write_table(spark.createDataFrame(table, EMBEDDINGS_SCHEMA), ref)
+        write_table(spark.createDataFrame(embeddings_arrow(vocabulary, result.vectors, emb.model_version),
+                                          EMBEDDINGS_SCHEMA), ref)
 
-    report["model"] = {"model_version": emb.model_version, "tracks": len(graph.vocabulary),
-                       "pairs": int(len(graph.src)), "distributed": emb.distributed,
-                       "processes": emb.num_processes if emb.distributed else 1,
-                       "pairs_per_s": result.pairs_per_s, "final_loss": result.losses[-1],
-                       "table": str(ref)}
+    report["model"] = {"model_version": emb.model_version, "tracks": len(vocabulary),
+                       "pairs": shards.pairs, "shards": len(shards.shards), "buckets": emb.buckets,
+                       "device": result.device, "pairs_per_s": result.pairs_per_s,
+                       "final_loss": result.losses[-1], "table": str(ref)}
     report["parameters"] = {k: params[k] for k in ("dim", "epochs", "negatives", "learning_rate", "optimizer",
-                                                   "batch_size", "weight_power", "seed")}
+                                                   "batch_size", "weight_power", "seed", "device", "buckets")}
     json_path, _ = write_report(cfg.output.report_dir, "train_embeddings", "Consumption embeddings report", report)
-    log.info("embedded %d tracks (%s); report %s", len(graph.vocabulary), emb.model_version, json_path)
+    log.info("embedded %d tracks (%s); report %s", len(vocabulary), emb.model_version, json_path)
     return report
+
+
+def embeddings_arrow(track_ids: np.ndarray, vectors: np.ndarray, model_version: str) -> pa.Table:
+    """The output rows as one Arrow table (no Python list per track: 10^6 x 64 floats stay one buffer)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    offsets = np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32)
+    return pa.table({"track_id": pa.array(track_ids, pa.string()),
+                     "vector": pa.ListArray.from_arrays(pa.array(offsets), pa.array(vectors.reshape(-1))),
+                     "model_version": pa.array([model_version] * len(track_ids), pa.string())})
