@@ -161,3 +161,29 @@ def test_the_package_checkpoints_load_as_arrays_only(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         load_numpy_checkpoint(tmp_path / "evil.ckpt")
     assert not proof.exists()
+
+
+def test_spleeter_variables_map_onto_the_torch_unet(tmp_path):
+    """Spleeter's layer names (conv2d_{7i+j}, conv2d_transpose_{6i+j}, batch_normalization_{12i+j})
+    become one U-Net per stem; kernels change layout without a flip; a missing variable is named."""
+    from lid_spark.tools.spleeter.convert import convert_variables, fake_variables, map_unet
+
+    widths = (4, 4, 8, 8, 8, 8)
+    variables = fake_variables(widths, n_stems=2)
+    params = {"sample_rate": SR, "frame_length": 512, "frame_step": 128, "T": 64, "F": 128,
+              "instrument_list": ["vocals", "accompaniment"], "mask_extension": "average",
+              "model": {"type": "unet.unet", "params": {"conv_n_filters": list(widths)}}}
+    convert_variables(variables, params, tmp_path / "w")
+    separator = PretrainedSeparator(str(tmp_path / "w"), device="cpu", mask="ratio")
+    assert separator.config.conv_n_filters == widths and separator.config.sample_rate == SR
+    second = map_unet(variables, 1)
+    np.testing.assert_array_equal(second["down2_conv.1.weight"],
+                                  variables["conv2d_8/kernel"].transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(second["up1.0.weight"], variables["conv2d_transpose_6/kernel"].transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(second["up6.3.running_var"], variables["batch_normalization_23/moving_variance"])
+    assert separator.separate(np.zeros(SR, np.float32), SR).shape == (SR,)
+    del variables["batch_normalization_13/gamma"]
+    with pytest.raises(ParameterError, match="lacks batch_normalization_13/gamma"):
+        convert_variables(variables, params, tmp_path / "w2")
+    with pytest.raises(ParameterError, match="unet.unet"):
+        convert_variables(variables, {**params, "model": {"type": "blstm"}}, tmp_path / "w3")
