@@ -200,7 +200,8 @@ def test_converted_checkpoint_gives_spleeters_vocals_in_the_pretrained_backend(w
     out = tmp_path / "converted"
     assert convert_spleeter.main(["--checkpoint", os.path.dirname(tiny_model["params"]), "--out", str(out),
                                   f"audio.separation.spleeter_env={tiny_model['env_python']}"]) == 0
-    torch_spleeter = PretrainedSeparator(str(out), device="cpu", mask="ratio")
+    # stft="model": Spleeter's computation exactly (every chunk T frames; the model is at 16 kHz, no resampling)
+    torch_spleeter = PretrainedSeparator(str(out), device="cpu", mask="ratio", stft="model")
     assert torch_spleeter.config.conv_n_filters == (8, 16, 32, 32, 64, 64)   # the reduced U-Net it trains
     root, held_out = world
     with SpleeterSeparator(tiny_model["env_python"], tiny_model["model_path"], tiny_model["params"]) as tf_spleeter:
@@ -211,5 +212,5 @@ def test_converted_checkpoint_gives_spleeters_vocals_in_the_pretrained_backend(w
             assert float(np.max(np.abs(reference - ours))) < 1e-4, track_id
             assert sdr(truth, ours) == pytest.approx(sdr(truth, reference), abs=1e-3)
     # The vocal U-Net's sigmoid alone (the default mask) is another estimate, not Spleeter's.
-    sigmoid = PretrainedSeparator(str(out), device="cpu", mask="vocals").separate(mix, SR)
+    sigmoid = PretrainedSeparator(str(out), device="cpu", mask="vocals", stft="model").separate(mix, SR)
     assert sdr(reference, sigmoid) < 80.0
