@@ -58,9 +58,7 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
     """
     import torch
 
-    from lid_spark.audio.separation import SoftMaskSeparator
-
-    separator = SoftMaskSeparator()
+    separator = settings.make_separator() if settings.music_share and settings.separated_share else None
     features_of = fbank(settings.n_mels)
     rng = np.random.default_rng([settings.seed, index, 0])
     lang = settings.languages[index]

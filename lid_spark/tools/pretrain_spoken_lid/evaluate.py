@@ -30,15 +30,13 @@ def heldout_clips(settings: PretrainSettings, kind: str) -> tuple[list[np.ndarra
     """Held-out clips by unseen speaker variants, with new sentences.
 
     ``kind``: ``spoken``, ``sung`` (chanted), or ``sung_separated`` (the sung clips laid over music
-    and passed through the soft-mask separator, as the pipeline's vocal segments are).
+    and passed through the pipeline's separator, ``settings.make_separator()``, as its vocal segments are).
     """
     if kind not in HELDOUT_KINDS:
         raise ParameterError(f"held-out kind must be one of {HELDOUT_KINDS}, got {kind!r}")
     separator = None
     if kind == "sung_separated":
-        from lid_spark.audio.separation import SoftMaskSeparator
-
-        separator = SoftMaskSeparator()
+        separator = settings.make_separator()
     render = speak_utterance if kind == "spoken" else sing_utterance
     clips, labels = [], []
     for index, lang in enumerate(settings.languages):
