@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
@@ -202,15 +203,26 @@ def main(argv=None) -> int:
     with cost.measure("spark start"):
         spark = get_spark(load_config([CONF_DIR / "demo.yaml"], []))
 
-    cfg_a, catalog_a, reports = run_catalog(spark, "A", out, cache, synth, cost, extra=extra)
     variants = TABLE2_VARIANTS if table2 else ()
-    data, test, rows = table_rows(spark, cfg_a, TABLE1_SUBSETS, variants, args.resamples)
+    pilot = not (args.quick or args.tracks)
+    # The pilot only needs the two models the estimate is about.
+    pilot_extra = ["evaluation.subsets=[audio, multimodal]", "evaluation.table2=false"]
+    cfg_a, catalog_a, reports = run_catalog(spark, "pilot" if pilot else "A", out, cache, synth, cost,
+                                            extra=pilot_extra if pilot else extra)
+    subsets = ("audio", "multimodal") if pilot else TABLE1_SUBSETS
+    data, test, rows = table_rows(spark, cfg_a, subsets, () if pilot else variants, args.resamples)
     estimate = size_estimate({s: rows[s]["interval"] for s in ("audio", "multimodal")}, len(test),
                              int(synth["tracks"]), args.target_width)
-    estimate["pilot"] = not (args.quick or args.tracks)
-    if estimate["pilot"]:   # rebuild A at the estimated size and measure everything there
+    estimate["pilot"] = pilot
+    estimate["pilot_map"] = {s: rows[s]["map"] for s in ("audio", "multimodal")}
+    (out / "size_estimate.json").write_text(json.dumps(estimate, indent=1), encoding="utf-8")
+    print(f"size estimate: {json.dumps(estimate)}", file=sys.stderr, flush=True)
+    if pilot:   # rebuild A at the estimated size and measure everything there
+        defaults = load_config([], []).synth
         synth["tracks"] = min(args.max_tracks, max(int(synth["tracks"]), estimate["catalog_tracks_needed"]))
-        cfg_a, catalog_a, reports = run_catalog(spark, "A", out / "sized", cache, synth, cost, extra=extra)
+        if args.users is None:   # listeners grow with the catalog, so plays per track stay the demo's
+            synth["users"] = math.ceil(defaults.users * synth["tracks"] / defaults.tracks)
+        cfg_a, catalog_a, reports = run_catalog(spark, "A", out, cache, synth, cost, extra=extra)
         data, test, rows = table_rows(spark, cfg_a, TABLE1_SUBSETS, variants, args.resamples)
     evaluation = reports["evaluate"]
 
