@@ -123,6 +123,29 @@ def test_stage_cost_counts_the_cpu_of_child_processes():
     assert cost.total()["cpu"] == pytest.approx(cost.seconds["child"]["cpu"] + cost.seconds["sleep"]["cpu"])
 
 
+def test_tree_cpu_keeps_the_time_of_workers_whose_parent_never_collects_them():
+    # As Spark's Python daemon: SIGCHLD ignored, so an exited worker's time reaches no parent's cutime.
+    # The parent waits until the worker is done (and gone), so the worker stays in the tree while it runs.
+    script = ("import os, signal, time\n"
+              "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+              "r, w = os.pipe()\n"
+              "if os.fork() == 0:\n"
+              "    t = time.process_time()\n"
+              "    while time.process_time() - t < 1.2: pass\n"
+              "    os.write(w, b'x')\n"
+              "    os._exit(0)\n"
+              "os.read(r, 1)\n"
+              "time.sleep(0.5)\n")
+    cost = StageCost()
+    with cost.measure("daemon"):
+        subprocess.run([sys.executable, "-c", script], check=True)
+    assert cost.seconds["daemon"]["cpu"] >= 0.9
+    # one reading after the fact cannot see it: the sampling is what keeps it
+    before = tree_cpu_seconds()
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert tree_cpu_seconds() - before < 0.6
+
+
 @pytest.mark.slow
 def test_bench_quality_quick_prints_every_key_with_figures_in_range(tmp_path):
     out = tmp_path / "out"
