@@ -182,3 +182,38 @@ def map_difference_interval(labels: Sequence[str], scores_a: np.ndarray, scores_
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(differences, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def map_interval(labels: Sequence[str], scores: np.ndarray, languages: Sequence[str],
+                 average_over: Sequence[str] = TARGET_LANGUAGES, resamples: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Bootstrap percentile interval of the macro mAP of one score set over its test items.
+
+    The items are resampled with replacement; each draw's macro AP over ``average_over``
+    (languages without a positive in the draw are skipped) goes into the percentile interval.
+
+    Example
+    -------
+    >>> labels = ["de", "en"] * 20
+    >>> perfect = np.array([[1.0, 0.0] if x == "de" else [0.0, 1.0] for x in labels])
+    >>> map_interval(labels, perfect, ["de", "en"], average_over=["de", "en"], resamples=50)
+    (1.0, 1.0)
+    """
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, np.float64)
+    if scores.shape != (len(labels), len(languages)):
+        raise ParameterError(f"scores must be [{len(labels)}, {len(languages)}], got {scores.shape}")
+    columns = [(j, lang) for j, lang in enumerate(languages) if lang in set(average_over)]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        draw = rng.integers(0, len(labels), len(labels))
+        aps = [average_precision(labels[draw] == lang, scores[draw, j]) for j, lang in columns]
+        aps = [a for a in aps if not np.isnan(a)]
+        if aps:
+            draws.append(float(np.mean(aps)))
+    if not draws:
+        raise ParameterError("no bootstrap draw holds a positive of any averaged language")
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return float(low), float(high)
