@@ -659,6 +659,7 @@ RULES: dict[str, Rule] = {
     "classifier.torch_threads": COUNT,             # 0: torch's default
     "classifier.split": fractions(3),
     "classifier.model_version": NON_EMPTY,
+    "classifier.isotonic_min_positives": COUNT,
 
     "evaluation.subsets": each(one_of(*FEATURE_SUBSETS), at_least=1, distinct=True),
     "evaluation.tsne_max_points": interval(">= 5"),
@@ -668,6 +669,9 @@ RULES: dict[str, Rule] = {
 
     "tagging.min_confidence": SHARE,
     "tagging.second_language_min": SHARE,
+    "tagging.target_precision": nullable(interval("(0, 1]")),
+    "tagging.target_precision_by_language.*": interval("(0, 1]"),
+    "tagging.guard_quantile": nullable(interval("(0, 1]")),
     "tagging.device": DEVICE,
     "tagging.torch_threads": COUNT,
 

@@ -190,8 +190,11 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
 
 def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[str, int],
                  models: Mapping[str, str], figures: list[str], intervals: Mapping | None = None,
-                 targets: tuple[str, ...] = TARGET_LANGUAGES) -> dict[str, Path]:
-    """Write table1.json, table2.json, calibration.json and report.md into ``report_dir``."""
+                 targets: tuple[str, ...] = TARGET_LANGUAGES, confidence: Mapping | None = None,
+                 confidence_section: str | None = None) -> dict[str, Path]:
+    """Write table1.json, table2.json, calibration.json (the synthetic world against the paper),
+    confidence.json (the production model's score calibration, precision target and guard, when
+    given) and report.md into ``report_dir``."""
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table1": out / "table1.json", "table2": out / "table2.json",
@@ -200,6 +203,11 @@ def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[s
     write_json(paths["table2"], table2)
     write_json(paths["calibration"], {"calibration": calibration(table1),
                                       "checks": quality_checks(table1, table2, intervals)})
-    paths["report"].write_text(report_markdown(table1, table2, counts, models, figures, intervals, targets),
-                               encoding="utf-8")
+    page = report_markdown(table1, table2, counts, models, figures, intervals, targets)
+    if confidence is not None:
+        paths["confidence"] = out / "confidence.json"
+        write_json(paths["confidence"], confidence)
+    if confidence_section:
+        page += "\n" + confidence_section + "\n"
+    paths["report"].write_text(page, encoding="utf-8")
     return paths
