@@ -177,3 +177,26 @@ def test_confidence_report_and_tradeoff(trained, tmp_path):
     assert none["wrong_tagged_share"] == 0.25
     assert (far["tagged"], far["correct_kept"], far["wrong_caught"]) == (1, 0.5, 1.0)
     assert (modal["tagged"], modal["correct_kept"], modal["wrong_caught"]) == (2, 0.5, 0.0)
+
+
+def test_a_model_saved_before_calibration_is_calibrated_on_reuse_not_retrained(trained, tmp_path):
+    clf, val = trained
+    from lid_spark.model.artifact import LanguageClassifier
+    from lid_spark.model.train import train_or_load
+
+    rows = add_modality_flags(feature_rows(make_world(tracks_per_language=8, seed=4)))
+    rows["split"] = artist_split(rows, (0.5, 0.5, 0.0), seed=0)
+    train = rows[rows.split == "train"].reset_index(drop=True)
+    old = LanguageClassifier.load(clf.save(tmp_path / "m"))
+    old.calibration, old.calibrated_thresholds, old.val_predictions, old.distance_guard = None, {}, {}, None
+    old.settings = {k: v for k, v in old.settings.items() if k != "isotonic_min_positives"}
+    old.save(tmp_path / "m")
+    assert LanguageClassifier.load(tmp_path / "m").calibration is None
+    settings = TrainSettings(subset="multimodal", channels=4, epochs=3, device="cpu")
+    again, retrained = train_or_load(train, val, settings, tmp_path / "m")
+    assert not retrained and again.model_version == clf.model_version
+    assert again.calibration == clf.calibration and again.calibrated_thresholds == clf.calibrated_thresholds
+    assert LanguageClassifier.load(tmp_path / "m").calibration == clf.calibration
+    _, retrained = train_or_load(train, val, TrainSettings(subset="multimodal", channels=4, epochs=3, device="cpu",
+                                                           isotonic_min_positives=1), tmp_path / "m")
+    assert not retrained and LanguageClassifier.load(tmp_path / "m").calibration.method == "isotonic"

@@ -475,8 +475,10 @@ def fit_confidence(clf: LanguageClassifier, train_pdf: pd.DataFrame, val_pdf: pd
     clf.distance_guard = fit_distance_guard(clf.hidden_tracks(train_pdf), clf.hidden_tracks(val_pdf))
 
 
-# Settings that change where a run executes but not what it learns.
+# Settings that change where a run executes but not what it learns, and those that change only the
+# calibration fitted after training (a saved model is recalibrated for them, not retrained).
 _PLACEMENT = ("device", "torch_threads")
+_CALIBRATION_ONLY = ("isotonic_min_positives",)
 
 
 def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainSettings, directory,
@@ -496,10 +498,20 @@ def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: Trai
     directory = Path(directory)
     if reuse and (directory / META_FILE).is_file():
         saved = LanguageClassifier.load(directory, device=settings.device)
-        wanted = {k: v for k, v in settings.to_dict().items() if k not in _PLACEMENT}
-        have = {k: v for k, v in saved.settings.items() if k not in _PLACEMENT}
-        if (have == wanted and tuple(saved.languages) == tuple(languages) and saved.calibration is not None
+        ignored = _PLACEMENT + _CALIBRATION_ONLY
+        wanted = {k: v for k, v in settings.to_dict().items() if k not in ignored}
+        have = {k: v for k, v in saved.settings.items() if k not in ignored}
+        if (have == wanted and tuple(saved.languages) == tuple(languages)
                 and saved.metrics.get("data_fingerprint") == data_fingerprint(train_pdf, val_pdf)):
+            if saved.calibration is None or any(saved.settings.get(k) != getattr(settings, k)
+                                                for k in _CALIBRATION_ONLY):
+                # saved before calibration, or with other calibration settings: fit it on the same tracks
+                saved.settings = {**saved.settings, **{k: getattr(settings, k) for k in _CALIBRATION_ONLY}}
+                fit_confidence(saved, train_pdf, val_pdf, saved.score_tracks(val_pdf),
+                               _label_index(val_pdf, saved.languages), settings.isotonic_min_positives)
+                saved.save(directory)
+                get_logger(__name__).info("calibrated %s (%s) without retraining it", directory,
+                                          saved.model_version)
             get_logger(__name__).info("reusing %s (%s)", directory, saved.model_version)
             return saved, False
     clf = train_model(train_pdf, val_pdf, settings, languages)
