@@ -200,3 +200,12 @@ def test_a_model_saved_before_calibration_is_calibrated_on_reuse_not_retrained(t
     _, retrained = train_or_load(train, val, TrainSettings(subset="multimodal", channels=4, epochs=3, device="cpu",
                                                            isotonic_min_positives=1), tmp_path / "m")
     assert not retrained and LanguageClassifier.load(tmp_path / "m").calibration.method == "isotonic"
+
+
+def test_a_validation_split_without_errors_does_not_send_every_confidence_to_one():
+    probs = np.array([[0.7, 0.2, 0.1]] * 40 + [[0.2, 0.7, 0.1]] * 40)
+    labels = np.array([0] * 40 + [1] * 40)
+    plain = fit_calibration(probs, labels, ("a", "b", "c"), min_positives=0)
+    top = plain.apply(probs, ("a", "b", "c")).max(1)
+    # all 80 right: the claim is about 81/82 (rule of succession), not 1.0
+    assert 0.97 < top.mean() < 0.995 and plain.temperature > 0.05 * 1.5

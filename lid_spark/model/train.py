@@ -48,7 +48,7 @@ from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
 from lid_spark.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
-from lid_spark.model.calibration import fit_calibration, fit_distance_guard
+from lid_spark.model.calibration import CALIBRATION_VERSION, fit_calibration, fit_distance_guard
 from lid_spark.model.features import (
     InputBatch,
     InputLayout,
@@ -503,9 +503,11 @@ def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: Trai
         have = {k: v for k, v in saved.settings.items() if k not in ignored}
         if (have == wanted and tuple(saved.languages) == tuple(languages)
                 and saved.metrics.get("data_fingerprint") == data_fingerprint(train_pdf, val_pdf)):
-            if saved.calibration is None or any(saved.settings.get(k) != getattr(settings, k)
-                                                for k in _CALIBRATION_ONLY):
-                # saved before calibration, or with other calibration settings: fit it on the same tracks
+            stale = (saved.calibration is None or saved.calibration.version != CALIBRATION_VERSION
+                     or any(saved.settings.get(k) != getattr(settings, k) for k in _CALIBRATION_ONLY))
+            if stale:
+                # saved before calibration, by an older calibration or with other calibration settings:
+                # fit it on the same tracks
                 saved.settings = {**saved.settings, **{k: getattr(settings, k) for k in _CALIBRATION_ONLY}}
                 fit_confidence(saved, train_pdf, val_pdf, saved.score_tracks(val_pdf),
                                _label_index(val_pdf, saved.languages), settings.isotonic_min_positives)
