@@ -452,6 +452,22 @@ def tunable(section: str, keys: tuple[str, ...]) -> Rule:
     return Rule(text, check)
 
 
+def _precision_map() -> Rule:
+    """A mapping language code -> precision in (0, 1] (``tagging.target_precision_by_language``)."""
+    text = "a mapping of language codes to precisions in (0, 1]"
+    share = interval("(0, 1]")
+
+    def check(value, data):
+        if not isinstance(value, Mapping):
+            return Problem(value, text)
+        for key, v in value.items():
+            if (found := share.problem(v, data)) is not None:
+                return Problem(found.bad, found.why, f".{key}")
+        return None
+
+    return Rule(text, check)
+
+
 def nullable(rule: Rule) -> Rule:
     return Rule(rule.text + " (or null)", rule.check, rule.choices, nullable=True)
 
@@ -670,7 +686,7 @@ RULES: dict[str, Rule] = {
     "tagging.min_confidence": SHARE,
     "tagging.second_language_min": SHARE,
     "tagging.target_precision": nullable(interval("(0, 1]")),
-    "tagging.target_precision_by_language.*": interval("(0, 1]"),
+    "tagging.target_precision_by_language": _precision_map(),
     "tagging.guard_quantile": nullable(interval("(0, 1]")),
     "tagging.device": DEVICE,
     "tagging.torch_threads": COUNT,
