@@ -60,7 +60,7 @@ def doubts(prediction: Mapping, min_confidence: float) -> list[str]:
     >>> doubts({"above_threshold": True, "confidence": 0.9, "language": "de", "distance": 9.0,
     ...         "distance_limit": 4.0, "audio_language": "en"}, 0.5)   # doctest: +NORMALIZE_WHITESPACE
     ['unlike the training catalog (hidden-layer distance 9.0 > 4.0, the validation limit)',
-     'audio alone names another language (en; with consumption: de)']
+     'audio alone names another language (en, with consumption de)']
     """
     out = []
     if not (bool(prediction["above_threshold"]) and float(prediction["confidence"]) >= min_confidence):
@@ -71,7 +71,7 @@ def doubts(prediction: Mapping, min_confidence: float) -> list[str]:
                    "the validation limit)")
     audio = prediction.get("audio_language")
     if isinstance(audio, str) and audio != prediction["language"]:
-        out.append(f"{MODALITIES_DISAGREE} ({audio}; with consumption: {prediction['language']})")
+        out.append(f"{MODALITIES_DISAGREE} ({audio}, with consumption {prediction['language']})")
     return out
 
 
