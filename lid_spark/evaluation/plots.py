@@ -150,3 +150,43 @@ def plot_stage_seconds(seconds: dict, path, title: str = "Cost per stage") -> Pa
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_reliability(curves: dict[str, list[dict]], path, title: str = "Reliability (top-label confidence)") -> Path:
+    """Reliability diagram: per curve (name -> :func:`lid_spark.metrics.reliability_bins` rows), the
+    accuracy against the mean confidence of each non-empty bin, marker area by bin count, and the
+    diagonal of perfect calibration."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for name, rows in curves.items():
+        rows = [r for r in rows if r["count"]]
+        if not rows:
+            continue
+        total = sum(r["count"] for r in rows)
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", linewidth=1.2,
+                label=name)
+        ax.scatter([r["confidence"] for r in rows], [r["accuracy"] for r in rows],
+                   s=[400 * r["count"] / total for r in rows], alpha=0.3)
+    ax.set(xlabel="mean confidence in bin", ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1.02), title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_guard_tradeoff(points: dict[str, list[tuple[str, float, float]]], path,
+                        title: str = "Guard: correct tags kept vs wrong tags caught") -> Path:
+    """One marker per (data set, guard variant): x the share of wrong tags caught, y the share of
+    correct tags kept (``points``: data set -> [(variant, caught, kept)]; None values are skipped)."""
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    markers = "osD^vP*X"
+    for k, (dataset, rows) in enumerate(points.items()):
+        rows = [r for r in rows if r[1] is not None and r[2] is not None]
+        ax.plot([r[1] for r in rows], [r[2] for r in rows], marker=markers[k % len(markers)], linestyle=":",
+                label=dataset)
+        for variant, caught, kept in rows:
+            ax.annotate(variant, (caught, kept), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="wrong tags caught (share)", ylabel="correct tags kept (share)", xlim=(-0.02, 1.02),
+           ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
