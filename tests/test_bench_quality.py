@@ -183,7 +183,10 @@ def check_quick_result(result: dict, out: Path) -> None:
     assert set(result["ablations"]) == {"default", "channels=8", "separator=spleeter"}
     in_range(result["ablations"]["channels=8"]["audio"])
     spleeter = result["ablations"]["separator=spleeter"]
-    assert "skipped" in spleeter or "audio" in spleeter
+    if "skipped" in spleeter:   # no Spleeter environment or model here: the row names the error that stopped it
+        assert spleeter["skipped"].split(":")[0].endswith(("Error", "Unavailable")), spleeter
+    else:
+        in_range(spleeter["audio"])
     stages = result["seconds"]["stages"]
     for stage in ("A: synth", "A: extract_features", "A: evaluate", "B: evaluate", "ablation channels=8: evaluate"):
         assert stages[stage]["wall"] > 0, stage
