@@ -142,8 +142,9 @@ def _runtime_choices():
     from lid_spark.model.resnet1d import POSITION_ENCODINGS
     from lid_spark.model.train import AUGMENTATIONS
     from lid_spark.tools.synth.music import GENRES
+    from lid_spark.tools.voices import SPLITS
 
-    return {"audio.separation.backend": BACKENDS, "classifier.features": tuple(SUBSETS),
+    return {"synth.voices": SPLITS, "audio.separation.backend": BACKENDS, "classifier.features": tuple(SUBSETS),
             "classifier.position": POSITION_ENCODINGS, "classifier.augment_missing_consumption": AUGMENTATIONS,
             "cooccurrence.hubness_correction": HUBNESS_METHODS, "embeddings.optimizer": OPTIMIZERS,
             "embeddings.peers": PEERS, "embeddings.grid": TUNABLE_KEYS, "synth.genres": tuple(GENRES)}
@@ -165,6 +166,7 @@ def test_rules_allow_what_the_runtime_allows():
     assert runtime["embeddings.peers"] == config.PEERS
     assert runtime["embeddings.grid"] == config.TUNABLE_KEYS
     assert runtime["synth.genres"] == config.GENRES
+    assert runtime["synth.voices"] == config.VOICE_SPLITS == RULES["synth.voices"].choices
 
 
 def test_device_rule_agrees_with_the_runtime_parser():

@@ -17,13 +17,13 @@ from lid_spark.tools.pretrain_spoken_lid.corpus import build_corpus
 from lid_spark.tools.pretrain_spoken_lid.evaluate import heldout_clips
 from lid_spark.tools.pretrain_spoken_lid.model_directory import hyperparams_yaml
 from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings, check_languages
-from lid_spark.tools.pretrain_spoken_lid.utterances import TRAIN_VARIANTS, sing_utterance, speak_utterance
+from lid_spark.tools.pretrain_spoken_lid.utterances import TRAINING, sing_utterance, speak_utterance
 
 
 def test_spoken_and_sung_utterances_differ_in_rhythm():
     rng = np.random.default_rng(1)
-    spoken = speak_utterance("it", rng, TRAIN_VARIANTS, min_seconds=2.0)
-    sung = sing_utterance("it", rng, TRAIN_VARIANTS, min_seconds=2.0)
+    spoken = speak_utterance("it", rng, TRAINING, min_seconds=2.0)
+    sung = sing_utterance("it", rng, TRAINING, min_seconds=2.0)
     assert spoken.dtype == np.float32 and spoken.size >= 2 * SAMPLE_RATE
     assert sung.dtype == np.float32 and sung.size >= 2 * SAMPLE_RATE
     assert np.max(np.abs(sung)) > 0.01
@@ -31,7 +31,7 @@ def test_spoken_and_sung_utterances_differ_in_rhythm():
 
 def test_augment_keeps_length_and_changes_signal():
     rng = np.random.default_rng(2)
-    wave = speak_utterance("de", rng, TRAIN_VARIANTS, min_seconds=1.0)
+    wave = speak_utterance("de", rng, TRAINING, min_seconds=1.0)
     outs = [augment(wave, np.random.default_rng(seed)) for seed in range(4)]
     for out in outs:
         assert out.shape == wave.shape and out.dtype == np.float32
@@ -41,7 +41,7 @@ def test_augment_keeps_length_and_changes_signal():
 
 def test_voice_over_music_and_its_separated_estimate():
     rng = np.random.default_rng(3)
-    voice = sing_utterance("fr", rng, TRAIN_VARIANTS, min_seconds=3.0)
+    voice = sing_utterance("fr", rng, TRAINING, min_seconds=3.0)
     bed = music_bed(np.random.default_rng(4), voice.size)
     assert bed.shape == voice.shape and np.max(np.abs(bed)) > 0.01
     mixed = over_music(voice, np.random.default_rng(5))

@@ -27,7 +27,7 @@ import numpy as np
 from lid_spark.progress import get_logger
 from lid_spark.tools.pretrain_spoken_lid.augment import augment, over_music, random_crop
 from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
-from lid_spark.tools.pretrain_spoken_lid.utterances import TRAIN_VARIANTS, sing_utterance, speak_utterance
+from lid_spark.tools.pretrain_spoken_lid.utterances import TRAINING, sing_utterance, speak_utterance
 
 MAX_TRAIN_SECONDS = 6.0   # training utterances are cropped at random to at most this
 
@@ -67,7 +67,7 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
     features, seconds = [], 0.0
     for _ in range(settings.utterances_per_language):
         render = sing_utterance if rng.random() < settings.sung_share else speak_utterance
-        wave = random_crop(render(lang, rng, TRAIN_VARIANTS), rng, MAX_TRAIN_SECONDS)
+        wave = random_crop(render(lang, rng, TRAINING), rng, MAX_TRAIN_SECONDS)
         if rng.random() < settings.music_share:
             wave = over_music(wave, rng, separator if rng.random() < settings.separated_share else None)
         wave = augment(wave, rng)

@@ -21,7 +21,7 @@ from lid_spark.errors import ParameterError
 from lid_spark.progress import get_logger
 from lid_spark.tools.pretrain_spoken_lid.augment import over_music
 from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
-from lid_spark.tools.pretrain_spoken_lid.utterances import HELDOUT_VARIANTS, sing_utterance, speak_utterance
+from lid_spark.tools.pretrain_spoken_lid.utterances import HELD_OUT, sing_utterance, speak_utterance
 
 HELDOUT_KINDS = ("spoken", "sung", "sung_separated")
 
@@ -45,7 +45,7 @@ def heldout_clips(settings: PretrainSettings, kind: str) -> tuple[list[np.ndarra
         rng = np.random.default_rng([settings.seed, index, 1 if kind == "spoken" else 2])
         music_rng = np.random.default_rng([settings.seed, index, 3])
         for _ in range(settings.eval_utterances):
-            wave = render(lang, rng, HELDOUT_VARIANTS)[: 5 * SAMPLE_RATE]
+            wave = render(lang, rng, HELD_OUT)[: 5 * SAMPLE_RATE]
             if separator is not None:
                 wave = over_music(wave, music_rng, separator)
             clips.append((wave / (np.max(np.abs(wave)) + 1e-9) * 0.5).astype(np.float32))
