@@ -5,7 +5,8 @@ synthetic world (:mod:`lid_spark.tools.synth`, ``synth.voices``), so that "a voi
 heard" means the same thing in both. Whole voices are held out, not clips: a *voice* is an
 espeak-ng speaker variant (every file in its data directory's ``voices/!v``: the classic ``m1``..
 ``f5``, the Klatt and formant presets, whisper, creaky and robotic ones, plus espeak-ng's plain
-voice, named ``None`` here) and a pitch / speed range.
+voice, named ``None`` here; two stateful ones are left out, :data:`STATEFUL_VARIANTS`) and a pitch
+/ speed range.
 
 The split is deterministic and does not depend on the order espeak-ng lists its files:
 
@@ -53,9 +54,13 @@ PINNED = {
 TRAINING_PITCH, FULL_PITCH = (10, 90), (0, 100)
 TRAINING_RATE, FULL_RATE = (100, 280), (80, 350)
 TRAINING_PITCH_RANGE, FULL_PITCH_RANGE = (10, 100), (0, 100)   # intonation range
-# Variants whose F0 does not follow the pitch setting (measured: whisper noise, caleb's ~450 Hz
-# whatever the setting), so they cannot sing a melody: the synthetic world leaves them out.
-UNPITCHED_VARIANTS = ("whisper", "whisperf", "caleb")
+# Variants whose F0 does not follow the pitch setting (measured: whisper noise), so they cannot
+# sing a melody: the synthetic world leaves them out.
+UNPITCHED_VARIANTS = ("whisper", "whisperf")
+# Variants left out of both sides: their samples depend on what espeak-ng spoke before (Klatt
+# voicing source 6 with breath noise keeps state across calls, measured), which would make the
+# corpus and the world depend on the order of rendering.
+STATEFUL_VARIANTS = ("Reed", "caleb")
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def voice_split(name: str) -> VoiceSplit:
     """The variants and ranges of ``name``: ``training``, ``held_out`` or ``all`` (both sides)."""
     if name not in SPLITS:
         raise ParameterError(f"voice split must be one of {', '.join(SPLITS)}, got {name!r}")
-    every = (None,) + espeak_variants()
+    every = (None,) + tuple(v for v in espeak_variants() if v not in STATEFUL_VARIANTS)
     variants = tuple(v for v in every if name == "all" or side_of(v) == name)
     if name == "training":
         return VoiceSplit(name, variants, TRAINING_PITCH, TRAINING_PITCH_RANGE, TRAINING_RATE)

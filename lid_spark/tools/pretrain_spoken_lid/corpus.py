@@ -26,6 +26,7 @@ import numpy as np
 
 from lid_spark.progress import get_logger
 from lid_spark.tools.pretrain_spoken_lid.augment import augment, over_music, random_crop
+from lid_spark.tools.pretrain_spoken_lid.separation import pipeline_separator
 from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
 from lid_spark.tools.pretrain_spoken_lid.utterances import TRAINING, sing_utterance, speak_utterance
 
@@ -58,9 +59,7 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
     """
     import torch
 
-    from lid_spark.audio.separation import SoftMaskSeparator
-
-    separator = SoftMaskSeparator()
+    separator = pipeline_separator()
     features_of = fbank(settings.n_mels)
     rng = np.random.default_rng([settings.seed, index, 0])
     lang = settings.languages[index]

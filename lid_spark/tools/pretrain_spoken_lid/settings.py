@@ -73,11 +73,11 @@ class PretrainSettings:
 
     def data_key(self) -> str:
         """Hash of the settings that determine the generated data (the feature cache key)."""
-        from lid_spark.audio.separation import SoftMaskSeparator
+        from lid_spark.tools.pretrain_spoken_lid.separation import pipeline_separator, separator_key
 
         # the separator's settings shape the separated share: a cache made with others must not be reused
         fields = (DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.music_share,
-                  self.separated_share, sorted(vars(SoftMaskSeparator()).items()), self.eval_utterances, self.n_mels,
+                  self.separated_share, separator_key(pipeline_separator()), self.eval_utterances, self.n_mels,
                   self.seed)
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
