@@ -22,8 +22,8 @@ from lid_spark import OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.errors import ParameterError
 from lid_spark.progress import get_logger
 from lid_spark.tools.pretrain_spoken_lid.augment import over_music
-from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
 from lid_spark.tools.pretrain_spoken_lid.separation import pipeline_separator
+from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
 from lid_spark.tools.pretrain_spoken_lid.utterances import HELD_OUT, sing_utterance, speak_utterance
 
 HELDOUT_KINDS = ("spoken", "sung", "sung_separated", "catalog_sung", "catalog_separated")
