@@ -466,6 +466,7 @@ OPTIMIZERS = ("sgd", "adam")                                          # lid_spar
 PEERS = ("implicit_als", "spark_word2vec", "gensim_word2vec")         # lid_spark.consumption.holdout
 TUNABLE_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "weight_power")
 GENRES = ("pop", "rock", "electronic", "hiphop", "folk", "ballad", "latin", "filmi", "jpop")  # tools.synth.music
+PRETRAIN_AUGMENTATIONS = ("formant", "pitch", "tempo", "reverb", "band", "noise", "codec", "specaugment")  # tools
 VOICE_SPLITS = ("all", "training", "held_out")  # tools.voices.SPLITS
 SYNTH_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)  # tools.synth.params
 SPARK_LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")  # SparkContext.setLogLevel
@@ -518,6 +519,8 @@ _PRETRAIN_RULES: dict[str, Rule] = {
     "crop_frames": low_high(interval(">= 50")), "learning_rate": POSITIVE,
     "n_mels": POSITIVE_INT, "channels": POSITIVE_INT, "lin_neurons": POSITIVE_INT, "seed": SEED,
     "torch_threads": POSITIVE_INT, "workers": POSITIVE_INT,
+    "voices": one_of("training", "legacy"),
+    "augmentations": each(one_of(*PRETRAIN_AUGMENTATIONS), distinct=True),
 }
 
 RULES: dict[str, Rule] = {

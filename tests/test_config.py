@@ -141,10 +141,13 @@ def _runtime_choices():
     from lid_spark.model.features import SUBSETS
     from lid_spark.model.resnet1d import POSITION_ENCODINGS
     from lid_spark.model.train import AUGMENTATIONS
+    from lid_spark.tools.pretrain_spoken_lid import augment, settings
     from lid_spark.tools.synth.music import GENRES
     from lid_spark.tools.voices import SPLITS
 
-    return {"synth.voices": SPLITS, "audio.separation.backend": BACKENDS, "classifier.features": tuple(SUBSETS),
+    assert augment.AUGMENTATIONS == settings.AUGMENTATIONS
+    return {"synth.voices": SPLITS, "pretrain_spoken_lid.augmentations": settings.AUGMENTATIONS,
+            "pretrain_spoken_lid.voices": settings.TRAIN_VOICES, "audio.separation.backend": BACKENDS, "classifier.features": tuple(SUBSETS),
             "classifier.position": POSITION_ENCODINGS, "classifier.augment_missing_consumption": AUGMENTATIONS,
             "cooccurrence.hubness_correction": HUBNESS_METHODS, "embeddings.optimizer": OPTIMIZERS,
             "embeddings.peers": PEERS, "embeddings.grid": TUNABLE_KEYS, "synth.genres": tuple(GENRES)}
@@ -167,6 +170,8 @@ def test_rules_allow_what_the_runtime_allows():
     assert runtime["embeddings.grid"] == config.TUNABLE_KEYS
     assert runtime["synth.genres"] == config.GENRES
     assert runtime["synth.voices"] == config.VOICE_SPLITS == RULES["synth.voices"].choices
+    assert runtime["pretrain_spoken_lid.augmentations"] == config.PRETRAIN_AUGMENTATIONS
+    assert runtime["pretrain_spoken_lid.voices"] == RULES["pretrain_spoken_lid.voices"].choices
 
 
 def test_device_rule_agrees_with_the_runtime_parser():

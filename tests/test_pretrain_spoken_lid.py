@@ -39,6 +39,39 @@ def test_augment_keeps_length_and_changes_signal():
     assert not np.allclose(outs[0], outs[1])
 
 
+def test_speaker_augmentations_move_formants_pitch_and_tempo_and_codecs_keep_the_length():
+    from scipy.signal import lfilter
+
+    from lid_spark.tools.pretrain_spoken_lid.augment import formant_shift, lossy_codec, voice_augment
+    from lid_spark.tools.synth.dsp import flat_f0
+
+    rng = np.random.default_rng(6)
+    wave = speak_utterance("it", rng, TRAINING, min_seconds=2.0)
+    # a vowel: harmonics of 150 Hz through one resonance (a formant) at 1 kHz
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    source = sum(np.sin(2 * np.pi * 150 * k * t) / k ** 0.5 for k in range(1, 50))
+    theta = 2 * np.pi * 1000 / SAMPLE_RATE
+    vowel = lfilter([1], [1, -2 * 0.97 * np.cos(theta), 0.97 ** 2], source).astype(np.float32)
+    vowel /= np.max(np.abs(vowel))
+
+    def formant_hz(x):
+        spectrum = np.convolve(np.abs(np.fft.rfft(x * np.hanning(x.size))), np.ones(400) / 400, "same")
+        return float(np.fft.rfftfreq(x.size, 1 / SAMPLE_RATE)[np.argmax(spectrum)])
+
+    for warp in (0.87, 1.15):
+        shifted = formant_shift(vowel, warp)
+        assert shifted.shape == vowel.shape and np.all(np.isfinite(shifted))
+        assert abs(formant_hz(shifted) / (1000 * warp) - 1) < 0.06, (warp, formant_hz(shifted))
+        assert abs(flat_f0(shifted, SAMPLE_RATE) / 150 - 1) < 0.03   # the pitch stays
+    for seed in range(4):
+        coded = lossy_codec(wave, np.random.default_rng(seed))
+        assert coded.shape == wave.shape and np.all(np.isfinite(coded)) and not np.array_equal(coded, wave)
+        assert sdr(wave, coded) > 5   # lossy, not destroyed
+    # the voice-level set changes the voice; with none on, nothing changes
+    assert not np.array_equal(voice_augment(wave, np.random.default_rng(1)), wave)
+    np.testing.assert_array_equal(voice_augment(wave, np.random.default_rng(1), ()), wave)
+
+
 def test_voice_over_music_and_its_separated_estimate():
     rng = np.random.default_rng(3)
     voice = sing_utterance("fr", rng, TRAINING, min_seconds=3.0)
@@ -99,6 +132,15 @@ def test_settings_from_default_config_and_bad_values():
     with pytest.raises(ParameterError, match="music_share"):
         PretrainSettings(music_share=-0.1).validate()
     assert PretrainSettings().data_key() != PretrainSettings(separated_share=0.0).data_key()
+    assert PretrainSettings().data_key() != PretrainSettings(voices="legacy").data_key()
+    assert PretrainSettings().data_key() != PretrainSettings(augmentations=("noise",)).data_key()
+    # SpecAugment is applied in training: the generated data is the same without it
+    everything_but = tuple(a for a in PretrainSettings().augmentations if a != "specaugment")
+    assert PretrainSettings().data_key() == PretrainSettings(augmentations=everything_but).data_key()
+    with pytest.raises(ParameterError, match="augmentations"):
+        PretrainSettings(augmentations=("noise", "echo")).validate()
+    with pytest.raises(ParameterError, match="voices"):
+        settings_from_config(load_config(overrides=["pretrain_spoken_lid.voices=unheard"]).pretrain_spoken_lid)
     assert "out_n_neurons: 50" in hyperparams_yaml(settings, 50)
 
 
