@@ -147,7 +147,8 @@ def _runtime_choices():
 
     assert augment.AUGMENTATIONS == settings.AUGMENTATIONS
     return {"synth.voices": SPLITS, "pretrain_spoken_lid.augmentations": settings.AUGMENTATIONS,
-            "pretrain_spoken_lid.voices": settings.TRAIN_VOICES, "audio.separation.backend": BACKENDS, "classifier.features": tuple(SUBSETS),
+            "pretrain_spoken_lid.voices": settings.TRAIN_VOICES,
+            "audio.separation.backend": BACKENDS, "classifier.features": tuple(SUBSETS),
             "classifier.position": POSITION_ENCODINGS, "classifier.augment_missing_consumption": AUGMENTATIONS,
             "cooccurrence.hubness_correction": HUBNESS_METHODS, "embeddings.optimizer": OPTIMIZERS,
             "embeddings.peers": PEERS, "embeddings.grid": TUNABLE_KEYS, "synth.genres": tuple(GENRES)}
