@@ -514,7 +514,7 @@ _PRETRAIN_RULES: dict[str, Rule] = {
                                              and (not v or len(set(v)) == len(v) >= 2))
                       else Problem(v, "an empty list (the default languages) or two or more distinct language codes")),
     "utterances_per_language": POSITIVE_INT, "eval_utterances": POSITIVE_INT,
-    "sung_share": SHARE, "music_share": SHARE, "separated_share": SHARE,
+    "sung_share": SHARE, "world_singing_share": SHARE, "music_share": SHARE, "separated_share": SHARE,
     "minutes": POSITIVE, "max_steps": POSITIVE_INT, "batch_size": POSITIVE_INT,
     "crop_frames": low_high(interval(">= 50")), "learning_rate": POSITIVE,
     "n_mels": POSITIVE_INT, "channels": POSITIVE_INT, "lin_neurons": POSITIVE_INT, "seed": SEED,

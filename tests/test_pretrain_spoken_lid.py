@@ -29,6 +29,20 @@ def test_spoken_and_sung_utterances_differ_in_rhythm():
     assert np.max(np.abs(sung)) > 0.01
 
 
+def test_world_singing_utterances_are_sung_by_training_singers():
+    from lid_spark.tools.pretrain_spoken_lid.utterances import world_sing_utterance
+    from lid_spark.tools.synth import singing
+
+    calls = []
+    original = singing.sing_line
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(singing, "sing_line", lambda words, midis, voice, *a, **k: calls.append(voice.variant)
+                      or original(words, midis, voice, *a, **k))
+        wave = world_sing_utterance("ja", np.random.default_rng(3), TRAINING, min_seconds=2.0)
+    assert wave.dtype == np.float32 and wave.size >= 2 * SAMPLE_RATE and np.all(np.isfinite(wave))
+    assert calls and set(calls) <= set(TRAINING.sung_variants) - {None}
+
+
 def test_augment_keeps_length_and_changes_signal():
     rng = np.random.default_rng(2)
     wave = speak_utterance("de", rng, TRAINING, min_seconds=1.0)
@@ -133,6 +147,7 @@ def test_settings_from_default_config_and_bad_values():
         PretrainSettings(music_share=-0.1).validate()
     assert PretrainSettings().data_key() != PretrainSettings(separated_share=0.0).data_key()
     assert PretrainSettings().data_key() != PretrainSettings(voices="legacy").data_key()
+    assert PretrainSettings().data_key() != PretrainSettings(world_singing_share=0.0).data_key()
     assert PretrainSettings().data_key() != PretrainSettings(augmentations=("noise",)).data_key()
     # SpecAugment is applied in training: the generated data is the same without it
     everything_but = tuple(a for a in PretrainSettings().augmentations if a != "specaugment")

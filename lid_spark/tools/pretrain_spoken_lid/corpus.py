@@ -39,6 +39,7 @@ from lid_spark.tools.pretrain_spoken_lid.utterances import (
     TRAINING,
     sing_utterance,
     speak_utterance,
+    world_sing_utterance,
 )
 
 MAX_TRAIN_SECONDS = 6.0   # training utterances are cropped at random to at most this
@@ -78,7 +79,11 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
     lang = settings.languages[index]
     features, seconds = [], 0.0
     for _ in range(settings.utterances_per_language):
-        render = sing_utterance if rng.random() < settings.sung_share else speak_utterance
+        render = speak_utterance
+        if rng.random() < settings.sung_share:
+            render = sing_utterance
+            if settings.world_singing_share and rng.random() < settings.world_singing_share:
+                render = world_sing_utterance
         wave = random_crop(render(lang, rng, voices), rng, MAX_TRAIN_SECONDS)
         if voice_augmentations:
             wave = voice_augment(wave, rng, voice_augmentations)

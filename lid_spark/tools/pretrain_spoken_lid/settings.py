@@ -41,6 +41,7 @@ class PretrainSettings:
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
     utterances_per_language: int = 100    # training sentences per language (each ~3-6 s)
     sung_share: float = 0.5               # share of them chanted (words held on notes) instead of spoken
+    world_singing_share: float = 0.5      # share of the sung ones sung the synthetic world's way, not chanted
     music_share: float = 0.5              # share of them laid over synthetic accompaniment
     separated_share: float = 0.5          # share of those passed through the soft-mask vocal separator
     voices: str = "training"              # training (lid_spark.tools.voices) | legacy (the first 13 variants)
@@ -65,7 +66,7 @@ class PretrainSettings:
                     "channels", "lin_neurons", "torch_threads", "workers"):
             if getattr(self, key) < 1:
                 raise ParameterError(f"{SECTION}.{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("sung_share", "music_share", "separated_share"):
+        for key in ("sung_share", "world_singing_share", "music_share", "separated_share"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ParameterError(f"{SECTION}.{key} must be within [0, 1], got {getattr(self, key)}")
         if self.voices not in TRAIN_VOICES:
@@ -87,7 +88,7 @@ class PretrainSettings:
         # the separator's settings shape the separated share: a cache made with others must not be reused
         fields = (DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.music_share,
                   self.separated_share, separator_key(pipeline_separator()), self.eval_utterances, self.n_mels,
-                  self.seed, self.voices, sorted(set(self.augmentations) - {"specaugment"}))
+                  self.seed, self.voices, sorted(set(self.augmentations) - {"specaugment"}), self.world_singing_share)
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 

@@ -98,3 +98,29 @@ def sing_utterance(lang: str, rng: np.random.Generator, voices: VoiceSplit, min_
         notes.extend([wave.astype(np.float32), gap])
         total += wave.size + gap.size
     return np.concatenate(notes)
+
+
+def world_sing_utterance(lang: str, rng: np.random.Generator, voices: VoiceSplit,
+                         min_seconds: float = 3.0) -> np.ndarray:
+    """A phrase sung the synthetic world's way (:func:`lid_spark.tools.synth.singing.sing_line`:
+    words re-pitched onto a melody around the singer's base pitch, held vowels, vibrato) by a
+    random singing voice of ``voices``: the singing transformations the catalog's vocals go through."""
+    from lid_spark.tools.synth.music import GENRES, melody, plan_song
+    from lid_spark.tools.synth.singing import Voice, sing_line, voice_range_hz
+
+    singers = [v for v in voices.sung_variants if v is not None]
+    voice = Voice(lang, singers[rng.integers(len(singers))], base_pitch=int(rng.integers(30, 81)),
+                  rate=int(rng.integers(110, 181)), vibrato_hz=float(rng.uniform(4.5, 6.5)),
+                  vibrato_depth=float(rng.uniform(0.01, 0.035)))
+    _, base_hz, _ = voice_range_hz(voice)
+    genre = GENRES[sorted(GENRES)[int(rng.integers(len(GENRES)))]]
+    song = plan_song(genre, rng, 30.0, tonic_midi=int(round(69 + 12 * np.log2(base_hz / 440.0))) - 5)
+    words = vocabulary(lang)
+    lines, total = [], 0
+    while total < min_seconds * SAMPLE_RATE:
+        line = [words[i] for i in rng.integers(0, len(words), int(rng.integers(3, 7)))]
+        wave, _ = sing_line(line, melody(song, rng, len(line), register=-1), voice, song.beat, SAMPLE_RATE,
+                            hold_last_beats=float(rng.choice([1.0, 2.0])))
+        lines.extend([wave, np.zeros(int(song.beat * SAMPLE_RATE), dtype=np.float32)])
+        total += wave.size
+    return np.concatenate(lines).astype(np.float32)
