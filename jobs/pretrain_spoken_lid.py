@@ -38,7 +38,7 @@ def main(argv=None) -> int:
         extra.append(f"pretrain_spoken_lid.cache_dir={args.cache}")
     _, cfg = parse_job_args(parser, argv, extra_overrides=extra)
     section = cfg.pretrain_spoken_lid
-    settings = settings_from_config(section)
+    settings = settings_from_config(section, separation=cfg.audio.separation)
     out = Path(args.out).resolve()
     report = pretrain(settings, out, cache_dir=section.cache_dir, log=get_logger(), init_dir=args.init)
     summary = {key: report[key] for key in ("train_utterances", "train_hours", "training", "model_bytes")}

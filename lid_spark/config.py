@@ -41,7 +41,8 @@ DEFAULT_CONFIG = CONF_DIR / "default.yaml"
 
 # File-system paths that executors open themselves (Config.for_executors resolves them on the driver).
 EXECUTOR_PATHS = ("inputs.audio_root", "output.models_dir", "tagging.model_dir", "audio.spoken_lid.savedir",
-                  "audio.separation.spleeter_env", "audio.separation.spleeter_models")
+                  "audio.separation.spleeter_env", "audio.separation.spleeter_models",
+                  "audio.separation.pretrained_weights")
 
 
 def absolute_local_path(value: Any) -> Any:
@@ -457,7 +458,9 @@ def nullable(rule: Rule) -> Rule:
 
 
 # The allowed values of choices that runtime modules also define (tests/test_config.py keeps them equal).
-SEPARATION_BACKENDS = ("softmask", "spleeter")                        # lid_spark.audio.separation.BACKENDS
+SEPARATION_BACKENDS = ("pretrained", "softmask", "spleeter")          # lid_spark.audio.separation.BACKENDS
+PRETRAINED_MASKS = ("vocals", "ratio")                                # lid_spark.audio.separation.pretrained.MASKS
+PRETRAINED_STFTS = ("input", "model")                                 # lid_spark.audio.separation.pretrained.STFTS
 FEATURE_SUBSETS = ("timbral", "vocals", "consumption", "audio", "multimodal")   # lid_spark.model.features.SUBSETS
 POSITION_ENCODINGS = ("none", "ramp", "learned")                      # lid_spark.model.resnet1d
 AUGMENTATIONS = ("none", "Z", "A", "Z+G", "A+G")                      # lid_spark.model.train
@@ -618,6 +621,10 @@ RULES: dict[str, Rule] = {
     "audio.separation.spleeter_params": matches(r"spleeter:[\w.-]+|(?!spleeter:).*\S.*",
                                                 "spleeter:<name> or the path of a Spleeter JSON file"),
     "audio.separation.spleeter_timeout_s": POSITIVE,
+    "audio.separation.device": DEVICE,
+    "audio.separation.pretrained_mask": one_of(*PRETRAINED_MASKS),
+    "audio.separation.pretrained_stft": one_of(*PRETRAINED_STFTS),
+    "audio.separation.pretrained_batch_chunks": POSITIVE_INT,
     "audio.separation.spleeter_max_restarts": COUNT,
     "audio.segments.top_db": POSITIVE,
     "audio.segments.min_seconds": POSITIVE,

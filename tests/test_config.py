@@ -134,6 +134,7 @@ def test_every_key_with_a_choice_or_a_range_has_a_rule_and_every_rule_a_key():
 
 def _runtime_choices():
     from lid_spark.audio.separation import BACKENDS
+    from lid_spark.audio.separation.pretrained import MASKS, STFTS
     from lid_spark.consumption.debias import HUBNESS_METHODS
     from lid_spark.consumption.holdout import PEERS
     from lid_spark.consumption.sgns import OPTIMIZERS
@@ -148,7 +149,8 @@ def _runtime_choices():
     assert augment.AUGMENTATIONS == settings.AUGMENTATIONS
     return {"synth.voices": SPLITS, "pretrain_spoken_lid.augmentations": settings.AUGMENTATIONS,
             "pretrain_spoken_lid.voices": settings.TRAIN_VOICES,
-            "audio.separation.backend": BACKENDS, "classifier.features": tuple(SUBSETS),
+            "audio.separation.backend": BACKENDS, "audio.separation.pretrained_mask": MASKS,
+            "audio.separation.pretrained_stft": STFTS, "classifier.features": tuple(SUBSETS),
             "classifier.position": POSITION_ENCODINGS, "classifier.augment_missing_consumption": AUGMENTATIONS,
             "cooccurrence.hubness_correction": HUBNESS_METHODS, "embeddings.optimizer": OPTIMIZERS,
             "embeddings.peers": PEERS, "embeddings.grid": TUNABLE_KEYS, "synth.genres": tuple(GENRES)}
@@ -160,6 +162,8 @@ def test_rules_allow_what_the_runtime_allows():
     runtime = _runtime_choices()
     backends = RULES["audio.separation.backend"].choices
     assert runtime["audio.separation.backend"] == config.SEPARATION_BACKENDS == backends
+    assert runtime["audio.separation.pretrained_mask"] == config.PRETRAINED_MASKS
+    assert runtime["audio.separation.pretrained_stft"] == config.PRETRAINED_STFTS
     assert runtime["classifier.features"] == config.FEATURE_SUBSETS == RULES["classifier.features"].choices
     assert runtime["classifier.position"] == config.POSITION_ENCODINGS == RULES["classifier.position"].choices
     assert (runtime["classifier.augment_missing_consumption"] == config.AUGMENTATIONS
@@ -185,7 +189,8 @@ def test_device_rule_agrees_with_the_runtime_parser():
 
 @pytest.mark.parametrize("override,message", [
     ("audio.separation.backend=spleter",
-     "override: audio.separation.backend must be one of softmask, spleeter; got 'spleter' (did you mean 'spleeter'?)"),
+     "override: audio.separation.backend must be one of pretrained, softmask, spleeter; got 'spleter' "
+     "(did you mean 'spleeter'?)"),
     ("classifier.features=multimodel", "override: classifier.features must be one of timbral, vocals, consumption, "
                                        "audio, multimodal; got 'multimodel' (did you mean 'multimodal'?)"),
     ("audio.spoken_lid.device=gpu", "override: audio.spoken_lid.device must be auto, cpu, cuda or cuda:N; got 'gpu'"),
@@ -212,8 +217,8 @@ def test_bad_values_in_an_override_name_key_value_and_what_is_allowed(override, 
 def test_bad_values_in_a_file_name_the_file(tmp_path):
     enum = tmp_path / "enum.yaml"
     enum.write_text("audio:\n  separation:\n    backend: spleter\n")
-    with pytest.raises(ParameterError, match=r"^.*enum\.yaml: audio\.separation\.backend must be one of softmask, "
-                                             r"spleeter; got 'spleter' \(did you mean 'spleeter'\?\)$"):
+    with pytest.raises(ParameterError, match=r"^.*enum\.yaml: audio\.separation\.backend must be one of pretrained, "
+                                             r"softmask, spleeter; got 'spleter' \(did you mean 'spleeter'\?\)$"):
         load_config([enum])
     number = tmp_path / "number.yaml"
     number.write_text("synth:\n  bot_share: 2.0\n")
@@ -252,8 +257,8 @@ def test_a_bad_value_stops_the_command_within_seconds_before_spark(tmp_path):
     seconds = time.perf_counter() - started
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        "lid-spark: error: override: audio.separation.backend must be one of softmask, spleeter; got 'spleter' "
-        "(did you mean 'spleeter'?)"], result.stderr
+        "lid-spark: error: override: audio.separation.backend must be one of pretrained, softmask, spleeter; "
+        "got 'spleter' (did you mean 'spleeter'?)"], result.stderr
     assert "Traceback" not in result.stderr and "SparkSession" not in result.stderr
     assert "java" not in result.stderr.lower() and "java" not in result.stdout.lower()
     assert not list(tmp_path.iterdir()), "nothing (spark-warehouse, metastore_db, ...) is written"

@@ -101,13 +101,21 @@ def test_voice_over_music_and_its_separated_estimate():
     assert sdr(gain * voice, separated) > sdr(gain * voice, mixed)
 
 
-def test_corpus_cache_key_follows_the_separator_settings(monkeypatch):
-    from lid_spark.tools.pretrain_spoken_lid import separation
-
+def test_corpus_cache_key_follows_the_separator_settings():
+    # The separated share goes through the pipeline's configured separator (the default: pretrained).
+    default = load_config().audio.separation
     key = PretrainSettings().data_key()
-    monkeypatch.setattr(separation, "load_config", lambda: load_config(overrides=["audio.separation.margin=2.5"]),
-                        raising=False)
-    assert PretrainSettings().data_key() != key
+    assert PretrainSettings().make_separator().name == default.backend == "pretrained"
+    assert settings_from_config(load_config().pretrain_spoken_lid, separation=default).data_key() == key
+    soft = load_config(overrides=["audio.separation.backend=softmask"]).audio.separation
+    softmask = settings_from_config(load_config().pretrain_spoken_lid, separation=soft)
+    assert softmask.make_separator().name == "softmask" and softmask.data_key() != key
+    margin = load_config(overrides=["audio.separation.backend=softmask", "audio.separation.margin=2.5"])
+    assert settings_from_config(load_config().pretrain_spoken_lid,
+                                separation=margin.audio.separation).data_key() != softmask.data_key()
+    # where it runs does not change the data
+    cpu = load_config(overrides=["audio.separation.device=cpu"]).audio.separation
+    assert settings_from_config(load_config().pretrain_spoken_lid, separation=cpu).data_key() == key
 
 
 def test_heldout_kinds_are_deterministic_and_differ():

@@ -69,5 +69,5 @@ def test_installed_wheel_runs_outside_the_checkout(installed):
 
     bad = subprocess.run([lid_spark, "extract_features", "audio.separation.backend=spleter"], cwd=work, env=env,
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "must be one of softmask, spleeter" in bad.stderr, bad.stderr
+    assert bad.returncode == 2 and "must be one of pretrained, softmask, spleeter" in bad.stderr, bad.stderr
     assert time.perf_counter() - started < 90

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from lid_spark.udfs.worker import worker_model
+from lid_spark.udfs.worker import pin_task_gpu, worker_model
 
 from lid_spark.config import Config
 from lid_spark.schemas import EXTRACT_SCHEMA, MEL_SCHEMA, SEGMENT, STATUS_OK, TRACK, is_missing
@@ -103,7 +103,8 @@ def audio_stat_udf(audio_root: str | None):
 
 
 def _worker_models(cfg: Config):
-    """(separator, spoken-LID model) for this worker, loaded on first use."""
+    """(separator, spoken-LID model) for this worker, loaded on first use, each on its configured device
+    (``auto``: the task's GPU when Spark gives one, else the CPU)."""
     settings = cfg.audio
 
     def load(device: str):
@@ -111,7 +112,8 @@ def _worker_models(cfg: Config):
         from lid_spark.audio.spoken_lid import SpokenLID
 
         spoken_lid = SpokenLID.load(settings.spoken_lid.source, device=device, savedir=settings.spoken_lid.savedir)
-        return separator_from_config(cfg), spoken_lid
+        separation_device = pin_task_gpu(settings.separation.device)
+        return separator_from_config(cfg, device=separation_device), spoken_lid
 
     return worker_model("audio", (settings.separation.to_dict(), settings.spoken_lid.to_dict()), load,
                         device=settings.spoken_lid.device, torch_threads=settings.udf.torch_threads)

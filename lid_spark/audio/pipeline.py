@@ -31,7 +31,7 @@ import numpy as np
 
 from lid_spark.audio.decode import AudioError, decode
 from lid_spark.audio.segments import segments_from_config
-from lid_spark.audio.separation import SeparationUnavailable, Separator
+from lid_spark.audio.separation import Separator
 from lid_spark.audio.timbral import Codebook
 from lid_spark.errors import ParameterError
 from lid_spark.schemas import STATUS_FAILED, STATUS_NO_URI, STATUS_NO_VOCALS, STATUS_OK, STATUS_SILENT, STATUS_TRUNCATED
@@ -89,14 +89,27 @@ def analyse_track(uri: str | None, cfg, separator: Separator | None, codebook: C
     -------
     TrackAnalysis
     """
+    return analyse_tracks([uri], cfg, separator, codebook)[0]
+
+
+@dataclass
+class _Decoded:
+    """A decoded track waiting for separation."""
+
+    audio: object
+    duration: float
+    timings: dict[str, float]
+
+
+def _decode_track(uri: str | None, cfg) -> _Decoded | TrackAnalysis:
+    """The decoded track, or its finished analysis when it stops before separation (no URI, bad file, silent)."""
     timings: dict[str, float] = {}
     if uri is None or not str(uri).strip():
         return TrackAnalysis(TrackFeatures(STATUS_NO_URI, "the track has no audio_uri"))
-    sr = cfg.audio.sample_rate
     clock = time.perf_counter()
     try:
-        audio = decode(uri, sample_rate=sr, max_seconds=cfg.audio.max_seconds, audio_root=cfg.inputs.audio_root,
-                       block_seconds=cfg.audio.decode_block_seconds)
+        audio = decode(uri, sample_rate=cfg.audio.sample_rate, max_seconds=cfg.audio.max_seconds,
+                       audio_root=cfg.inputs.audio_root, block_seconds=cfg.audio.decode_block_seconds)
     except AudioError as e:
         return TrackAnalysis(TrackFeatures(e.status, e.message))
     timings["decode"] = time.perf_counter() - clock
@@ -104,13 +117,60 @@ def analyse_track(uri: str | None, cfg, separator: Separator | None, codebook: C
     if float(np.max(np.abs(audio.wave))) < cfg.audio.silence_peak:
         return TrackAnalysis(TrackFeatures(STATUS_SILENT, f"peak amplitude below {cfg.audio.silence_peak}",
                                            vocal_ratio=0.0, duration_s=duration, timings=timings))
+    return _Decoded(audio, duration, timings)
 
+
+def _separate_all(separator: Separator, decoded: list[_Decoded], sr: int) -> list[np.ndarray | Exception]:
+    """Vocals of every decoded track (``Separator.separate_many``: batched across tracks where the
+    backend can); a track the separator rejects gets its exception. The separation time is shared by
+    the tracks in proportion to their length.
+    """
     clock = time.perf_counter()
-    try:
-        vocals = separator.separate(audio.wave, sr)
-    except AudioError as e:  # this track only (e.g. separation_failed); SeparationUnavailable stops the job
-        return TrackAnalysis(TrackFeatures(e.status, e.message, duration_s=duration, timings=timings))
-    timings["separation"] = time.perf_counter() - clock
+    results = separator.separate_many([d.audio.wave for d in decoded], sr)
+    elapsed = time.perf_counter() - clock
+    total = sum(d.audio.wave.size for d in decoded) or 1
+    for d in decoded:
+        d.timings["separation"] = elapsed * d.audio.wave.size / total
+    return results
+
+
+def analyse_tracks(uris: Sequence[str | None], cfg, separator: Separator | None,
+                   codebook: Codebook | None) -> list[TrackAnalysis]:
+    """:func:`analyse_track` for many tracks, their vocals separated together (``Separator.separate_many``).
+
+    A track whose decoding or analysis raises an unexpected error gets status ``failed`` with the
+    message; a separator that is gone for good (:class:`SeparationUnavailable`) stops the call.
+    """
+    out: list[TrackAnalysis | None] = [None] * len(uris)
+    pending: list[tuple[int, _Decoded]] = []
+    for i, uri in enumerate(uris):
+        try:
+            decoded = _decode_track(uri, cfg)
+        except Exception as e:  # noqa: BLE001 - one bad track must not stop the batch; the message is kept
+            out[i] = TrackAnalysis(TrackFeatures(STATUS_FAILED, f"{type(e).__name__}: {e}"))
+            continue
+        if isinstance(decoded, TrackAnalysis):
+            out[i] = decoded
+        else:
+            pending.append((i, decoded))
+    if pending:
+        separated = _separate_all(separator, [d for _, d in pending], cfg.audio.sample_rate)
+        for (i, decoded), vocals in zip(pending, separated):
+            try:
+                out[i] = _finish_track(decoded, vocals, cfg, codebook)
+            except Exception as e:  # noqa: BLE001 - one bad track must not stop the batch; the message is kept
+                out[i] = TrackAnalysis(TrackFeatures(STATUS_FAILED, f"{type(e).__name__}: {e}"))
+    return out
+
+
+def _finish_track(decoded: _Decoded, vocals, cfg, codebook: Codebook | None) -> TrackAnalysis:
+    """Segments, timbre and status of a separated track."""
+    audio, duration, timings = decoded.audio, decoded.duration, decoded.timings
+    sr = cfg.audio.sample_rate
+    if isinstance(vocals, AudioError):
+        return TrackAnalysis(TrackFeatures(vocals.status, vocals.message, duration_s=duration, timings=timings))
+    if isinstance(vocals, Exception):
+        raise vocals
     clock = time.perf_counter()
     found = segments_from_config(vocals, sr, cfg, mixture=audio.wave)
     timings["segmentation"] = time.perf_counter() - clock
@@ -180,14 +240,7 @@ def extract_tracks(uris: Sequence[str | None], cfg, separator: Separator | None,
     marking every remaining track failed would hide the cause. The embedding step is shared, so its
     failure fails the call.
     """
-    analyses = []
-    for uri in uris:
-        try:
-            analyses.append(analyse_track(uri, cfg, separator, codebook))
-        except SeparationUnavailable:
-            raise
-        except Exception as e:  # noqa: BLE001 - one bad track must not stop the batch; the message is kept
-            analyses.append(TrackAnalysis(TrackFeatures(STATUS_FAILED, f"{type(e).__name__}: {e}")))
+    analyses = analyse_tracks(uris, cfg, separator, codebook)
     waves = [wave for analysis in analyses for wave in analysis.segment_waves]
     if waves and spoken_lid is not None:
         clock = time.perf_counter()

@@ -96,13 +96,15 @@ def _model(data: LabelledData, settings: TrainSettings, directory: Path, reuse: 
     return clf
 
 
-def run_experiments(data: LabelledData, cfg: Config) -> ExperimentResult:
+def run_experiments(data: LabelledData, cfg: Config, instrumental: dict | None = None) -> ExperimentResult:
     """Train or load every model the tables need, evaluate them on the test artists, write the report.
 
     Parameters
     ----------
     data : the labelled, artist-split data set (:func:`lid_spark.model.dataset.load_labelled`)
     cfg : Config (``classifier``, ``evaluation``, ``output``)
+    instrumental : the instrumental-detection rates for the report
+        (:func:`lid_spark.evaluation.instrumental.read_instrumental_detection`), or None
 
     Returns
     -------
@@ -159,7 +161,8 @@ def run_experiments(data: LabelledData, cfg: Config) -> ExperimentResult:
     with step("figures"):
         result.figures = _figures(test, labels, trained, scores_by_subset, data, report_dir, ev)
     result.report_paths = write_report(report_dir, result.table1, result.table2, data.counts, result.models,
-                                       result.figures, result.intervals, targets=targets)
+                                       result.figures, result.intervals, targets=targets,
+                                       instrumental=instrumental)
     return result
 
 

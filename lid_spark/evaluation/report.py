@@ -153,7 +153,7 @@ def verdict(check: Mapping) -> str:
 
 def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int], models: Mapping[str, str],
                     figures: list[str], intervals: Mapping | None = None,
-                    targets: tuple[str, ...] = TARGET_LANGUAGES) -> str:
+                    targets: tuple[str, ...] = TARGET_LANGUAGES, instrumental: Mapping | None = None) -> str:
     """The whole report page: data counts, Table 1, Table 2, calibration, checks, figures."""
     cal = calibration(table1)
     checks = quality_checks(table1, table2, intervals)
@@ -182,6 +182,10 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
     parts += ["| check | result | values |", "|---|---|---|"]
     for c in checks:
         parts.append(f"| {c['check']} | {verdict(c)} | {c['detail']} |")
+    if instrumental:
+        from lid_spark.evaluation.instrumental import instrumental_markdown
+
+        parts += [""] + instrumental_markdown(instrumental)
     parts += ["", "## Models", "", "| model | version |", "|---|---|"]
     parts += [f"| {name} | {version} |" for name, version in models.items()]
     parts += ["", "## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
@@ -190,8 +194,8 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
 
 def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[str, int],
                  models: Mapping[str, str], figures: list[str], intervals: Mapping | None = None,
-                 targets: tuple[str, ...] = TARGET_LANGUAGES) -> dict[str, Path]:
-    """Write table1.json, table2.json, calibration.json and report.md into ``report_dir``."""
+                 targets: tuple[str, ...] = TARGET_LANGUAGES, instrumental: Mapping | None = None) -> dict[str, Path]:
+    """Write table1.json, table2.json, calibration.json, report.md (and instrumental.json) into ``report_dir``."""
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table1": out / "table1.json", "table2": out / "table2.json",
@@ -200,6 +204,9 @@ def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[s
     write_json(paths["table2"], table2)
     write_json(paths["calibration"], {"calibration": calibration(table1),
                                       "checks": quality_checks(table1, table2, intervals)})
-    paths["report"].write_text(report_markdown(table1, table2, counts, models, figures, intervals, targets),
-                               encoding="utf-8")
+    if instrumental:
+        paths["instrumental"] = out / "instrumental.json"
+        write_json(paths["instrumental"], instrumental)
+    paths["report"].write_text(report_markdown(table1, table2, counts, models, figures, intervals, targets,
+                                               instrumental), encoding="utf-8")
     return paths

@@ -29,7 +29,8 @@ def demo_config(out: Path, files=(), overrides=()) -> Config:
 
 def catalog_config(cfg: Config, catalog_dir: Path) -> Config:
     """``cfg`` pointed at a synthetic catalog written by ``lid-spark synth --out catalog_dir``."""
-    return cfg.with_overrides([f"inputs.{name}={catalog_dir / name}" for name in ("tracks", "plays", "labels")])
+    return cfg.with_overrides([f"inputs.{name}={catalog_dir / name}" for name in ("tracks", "plays", "labels")]
+                              + [f"evaluation.instrumental_truth={catalog_dir / 'truth'}"])
 
 
 def run(cfg: Config, out: Path) -> dict:

@@ -7,6 +7,7 @@ table2.json, calibration.json, report.md and the figures. Everything is logged t
 
 from lid_spark.config import Config
 from lid_spark.evaluation.experiment import run_experiments
+from lid_spark.evaluation.instrumental import read_instrumental_detection
 from lid_spark.evaluation.report import quality_checks, verdict
 from lid_spark.evaluation.tracking import flatten, mlflow_run
 from lid_spark.model.dataset import load_labelled
@@ -20,8 +21,13 @@ def run(spark, cfg: Config) -> dict:
     """Train or reuse the tables' models, score the test artists; returns the report (report.md and JSON files)."""
     with step("read labels, tracks and features"):
         data = load_labelled(spark, cfg)
+    with step("instrumental detection"):
+        instrumental = read_instrumental_detection(spark, cfg)
+    if instrumental:
+        log.info("instrumentals tagged zxx: %s; sung tracks tagged zxx: %s", instrumental["instrumental_tagged_zxx"],
+                 instrumental["sung_tagged_zxx"])
     with mlflow_run(cfg, "evaluate") as mlflow:
-        result = run_experiments(data, cfg)
+        result = run_experiments(data, cfg, instrumental)
         if mlflow:
             mlflow.log_params(TrainSettings.from_config(cfg).to_dict())
             mlflow.log_metrics(flatten("data", data.counts))
@@ -36,5 +42,5 @@ def run(spark, cfg: Config) -> dict:
     for check in checks:
         log.info("%-60s %-4s %s", check["check"], verdict(check), check["detail"])
     log.info("report: %s", result.report_paths["report"])
-    return {"table1": result.table1, "table2": result.table2, "checks": checks,
+    return {"table1": result.table1, "table2": result.table2, "checks": checks, "instrumental": instrumental,
             "report": str(result.report_paths["report"]), "models": {k: str(v) for k, v in result.model_dirs.items()}}

@@ -38,6 +38,21 @@ class Separator(ABC):
     def separate(self, wave: np.ndarray, sr: int) -> np.ndarray:
         """Vocals of ``wave`` (mono float32 at ``sr``): a float32 array of the same length."""
 
+    def separate_many(self, waves: list[np.ndarray], sr: int) -> list[np.ndarray | Exception]:
+        """Vocals of each of ``waves``, or the exception that track raised (one bad track does not fail
+        the others); :class:`SeparationUnavailable` is raised. Default: :meth:`separate` per track;
+        backends that batch across tracks override it.
+        """
+        return [self._separate_or_error(wave, sr) for wave in waves]
+
+    def _separate_or_error(self, wave: np.ndarray, sr: int) -> np.ndarray | Exception:
+        try:
+            return self.separate(wave, sr)
+        except SeparationUnavailable:
+            raise
+        except Exception as e:  # noqa: BLE001 - this track's error (AudioError: its status; else failed)
+            return e
+
 
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     """Signal-to-distortion ratio in dB: ``10 log10(|s|^2 / |s - s_hat|^2)`` (plain, not scale-invariant).

@@ -6,7 +6,7 @@ synthetic speech in many languages: sentences of native-script CLDR words
 rates and pitch, a ``sung_share`` of them chanted (words held on notes) for the prosodic variety
 that real speech corpora have, augmented with noise, reverberation, filtering, gain and random
 crops; a ``music_share`` of them are laid over synthetic accompaniment and, a ``separated_share``
-of those, passed through the pipeline's soft-mask separator (VoxLingua107's YouTube speech is
+of those, passed through the pipeline's configured separator (``audio.separation``) (VoxLingua107's YouTube speech is
 often over music; the vocals this model embeds come out of a separator). The model
 has the layout of ``speechbrain/lang-id-voxlingua107-ecapa`` (Fbank -> sentence mean norm ->
 ECAPA-TDNN -> x-vector classifier), so speechbrain's ``EncoderClassifier.from_hparams(source=dir)``

@@ -32,7 +32,6 @@ from lid_spark.tools.pretrain_spoken_lid.augment import (
     random_crop,
     voice_augment,
 )
-from lid_spark.tools.pretrain_spoken_lid.separation import pipeline_separator
 from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
 from lid_spark.tools.pretrain_spoken_lid.utterances import (
     LEGACY_TRAINING,
@@ -71,7 +70,7 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
     """
     import torch
 
-    separator = pipeline_separator()
+    separator = settings.make_separator() if settings.music_share and settings.separated_share else None
     voices = LEGACY_TRAINING if settings.voices == "legacy" else TRAINING
     voice_augmentations = tuple(a for a in settings.augmentations if a in VOICE_AUGMENTATIONS)
     features_of = fbank(settings.n_mels)

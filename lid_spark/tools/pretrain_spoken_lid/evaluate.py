@@ -22,7 +22,6 @@ from lid_spark import OTHER_LANGUAGE, TARGET_LANGUAGES
 from lid_spark.errors import ParameterError
 from lid_spark.progress import get_logger
 from lid_spark.tools.pretrain_spoken_lid.augment import over_music
-from lid_spark.tools.pretrain_spoken_lid.separation import pipeline_separator
 from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
 from lid_spark.tools.pretrain_spoken_lid.utterances import HELD_OUT, sing_utterance, speak_utterance
 
@@ -34,7 +33,7 @@ def heldout_clips(settings: PretrainSettings, kind: str) -> tuple[list[np.ndarra
     """Held-out clips by voices never heard in training (:data:`~.utterances.HELD_OUT`), new sentences.
 
     ``kind``: ``spoken``; ``sung`` (chanted, as a share of the training data is); ``sung_separated``
-    (the sung clips laid over music and passed through the pipeline's default separator);
+    (the sung clips laid over music and passed through the pipeline's separator, ``settings.make_separator()``);
     ``catalog_sung`` and ``catalog_separated``: the synthetic world's own singing
     (:func:`catalog_clips`), its clean vocal stem or its mix through the separator.
     """
@@ -42,7 +41,7 @@ def heldout_clips(settings: PretrainSettings, kind: str) -> tuple[list[np.ndarra
         raise ParameterError(f"held-out kind must be one of {HELDOUT_KINDS}, got {kind!r}")
     if kind.startswith("catalog_"):
         return catalog_clips(settings, separated=kind == "catalog_separated")
-    separator = pipeline_separator() if kind == "sung_separated" else None
+    separator = settings.make_separator() if kind == "sung_separated" else None
     render = speak_utterance if kind == "spoken" else sing_utterance
     clips, labels = [], []
     for index, lang in enumerate(settings.languages):
@@ -81,7 +80,7 @@ def catalog_clips(settings: PretrainSettings, separated: bool) -> tuple[list[np.
                          targets=targets, other_languages=others, voices="held_out", instrumental_share=0.0,
                          bilingual_song_share=0.0, bilingual_artist_share=0.0, intro_seconds=(1.0, 2.0),
                          tracks=settings.eval_utterances * len(languages))
-    separator = pipeline_separator() if separated else None
+    separator = settings.make_separator() if separated else None
     clips, labels = [], []
     for language, mix, vocals in _catalog_excerpts(params):
         wave = separator.separate(mix, SAMPLE_RATE) if separator is not None else vocals

@@ -22,7 +22,6 @@ from lid_spark.progress import get_logger
 from lid_spark.tools.pretrain_spoken_lid.corpus import build_corpus
 from lid_spark.tools.pretrain_spoken_lid.evaluate import evaluate
 from lid_spark.tools.pretrain_spoken_lid.model_directory import check_init_dir, save_model
-from lid_spark.tools.pretrain_spoken_lid.separation import pipeline_separator, separator_key
 from lid_spark.tools.pretrain_spoken_lid.settings import PretrainSettings, check_languages
 from lid_spark.tools.pretrain_spoken_lid.train import train
 from lid_spark.tools.pretrain_spoken_lid.utterances import HELD_OUT, LEGACY_TRAINING, TRAINING
@@ -73,7 +72,7 @@ def pretrain(settings: PretrainSettings, out_dir: str | Path, cache_dir: str | P
               "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "languages"},
               "training_voices": [str(v) for v in training_voices.variants],
               "heldout_variants": [str(v) for v in HELD_OUT.variants],
-              "separator": dict(zip(("name", "settings"), separator_key(pipeline_separator())))}
+              "separation": {k: v for k, v in settings.separation_settings().items() if k != "device"}}
     report.update(evaluate(out_dir, settings, log))
     report["model_bytes"] = sum(p.stat().st_size for p in Path(out_dir).iterdir() if p.is_file())
     (Path(out_dir) / "training.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -43,7 +43,7 @@ class PretrainSettings:
     sung_share: float = 0.5               # share of them chanted (words held on notes) instead of spoken
     world_singing_share: float = 0.5      # share of the sung ones sung the synthetic world's way, not chanted
     music_share: float = 0.5              # share of them laid over synthetic accompaniment
-    separated_share: float = 0.5          # share of those passed through the soft-mask vocal separator
+    separated_share: float = 0.5          # share of those passed through the pipeline's vocal separator
     voices: str = "training"              # training (lid_spark.tools.voices) | legacy (the first 13 variants)
     augmentations: tuple[str, ...] = AUGMENTATIONS   # augment.AUGMENTATIONS: which are on
     eval_utterances: int = 4              # held-out spoken and sung clips per language
@@ -58,6 +58,9 @@ class PretrainSettings:
     seed: int = 20240501
     torch_threads: int = 1                # more threads oversubscribe a shared CPU
     workers: int = 1                      # processes generating training speech (one language each)
+    # The separator of the separated share: audio.separation settings as sorted (key, value) pairs;
+    # empty: the default config's (the pipeline's default separator).
+    separation: tuple = ()
 
     def validate(self) -> None:
         if len(self.languages) < 2 or len(set(self.languages)) != len(self.languages):
@@ -81,20 +84,43 @@ class PretrainSettings:
             raise ParameterError(f"{SECTION}.crop_frames must be [low, high] with 50 <= low <= high, "
                                  f"got {self.crop_frames}")
 
+    def separation_settings(self) -> dict:
+        """The ``audio.separation`` settings of the separated share (the default config's when unset)."""
+        if self.separation:
+            return dict(self.separation)
+        from lid_spark.config import load_config
+
+        return load_config().audio.separation.to_dict()
+
+    def make_separator(self):
+        """The separator of the separated share (:func:`lid_spark.audio.separation.separator_from_config`)."""
+        from types import SimpleNamespace
+
+        from lid_spark.audio.separation import separator_from_config
+
+        conf = SimpleNamespace(audio=SimpleNamespace(separation=SimpleNamespace(**self.separation_settings())))
+        return separator_from_config(conf)
+
     def data_key(self) -> str:
         """Hash of the settings that determine the generated data (the feature cache key)."""
-        from lid_spark.tools.pretrain_spoken_lid.separation import pipeline_separator, separator_key
-
         # the separator's settings shape the separated share: a cache made with others must not be reused
+        separation = {k: v for k, v in self.separation_settings().items() if k != "device"}
         fields = (DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.music_share,
-                  self.separated_share, separator_key(pipeline_separator()), self.eval_utterances, self.n_mels,
+                  self.separated_share, sorted(separation.items()), self.eval_utterances, self.n_mels,
                   self.seed, self.voices, sorted(set(self.augmentations) - {"specaugment"}), self.world_singing_share)
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 
-def settings_from_config(section) -> PretrainSettings:
-    """PretrainSettings from the ``pretrain_spoken_lid`` config section (a Config or a mapping)."""
+def settings_from_config(section, separation=None) -> PretrainSettings:
+    """PretrainSettings from the ``pretrain_spoken_lid`` config section (a Config or a mapping).
+
+    ``separation``: the ``audio.separation`` section whose separator makes the separated share
+    (None: the default config's).
+    """
     values = dict(section.to_dict() if hasattr(section, "to_dict") else section)
+    if separation is not None:
+        values["separation"] = tuple(sorted(dict(separation.to_dict() if hasattr(separation, "to_dict")
+                                                 else separation).items()))
     values.pop("cache_dir", None)
     languages = values.pop("languages", None) or DEFAULT_LANGUAGES
     if isinstance(languages, str):
