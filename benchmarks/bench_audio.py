@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="seconds per track (default 12 quick, 30 full)")
     parser.add_argument("--song-seconds", type=float, default=210.0, help="average song length for the projection")
     parser.add_argument("--songs", type=float, default=1e7, help="catalog size for the projection")
+    parser.add_argument("overrides", nargs="*", help="config key=value (e.g. audio.separation.backend=softmask)")
     args = parser.parse_args(argv)
     wall_start = time.perf_counter()
     tracks = args.tracks or (12 if args.quick else 44)
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
     from lid_spark.tools.synth.world import build_world
 
     torch.set_num_threads(1)
-    cfg = load_config(overrides=["audio.spoken_lid.device=cpu"])
+    cfg = load_config(overrides=["audio.spoken_lid.device=cpu", "audio.separation.device=cpu", *args.overrides])
     sr = cfg.audio.sample_rate
     work = Path(tempfile.mkdtemp(prefix="bench-audio-"))
     world = build_world(work / "world", {"tracks": tracks, "seconds": seconds, "users": 20, "sessions_per_user": 2.0,
@@ -154,13 +155,14 @@ def main(argv=None) -> int:
                                                                                 "timbral", "embedding")), 3)
                                 for k in ("decode", "separation", "segmentation", "timbral", "embedding")},
         "separation_quality_db": {
+            "separator": cfg.audio.separation.backend,
             "tracks": len(quality["sdr"]),
-            "softmask_sdr_mean": round(float(np.mean(quality["sdr"])), 2),
-            "softmask_sdr_median": round(_median(quality["sdr"]), 2),
+            "sdr_mean": round(float(np.mean(quality["sdr"])), 2),
+            "sdr_median": round(_median(quality["sdr"]), 2),
             "mixture_sdr_mean": round(float(np.mean(quality["mixture_sdr"])), 2),
             "sdr_improvement_mean": round(float(np.mean(quality["sdr"]) - np.mean(quality["mixture_sdr"])), 2),
-            "softmask_si_sdr_mean": round(float(np.mean(quality["si_sdr"])), 2),
-            "softmask_si_sdr_median": round(_median(quality["si_sdr"]), 2),
+            "si_sdr_mean": round(float(np.mean(quality["si_sdr"])), 2),
+            "si_sdr_median": round(_median(quality["si_sdr"]), 2),
             "mixture_si_sdr_mean": round(float(np.mean(quality["mixture_si_sdr"])), 2),
             "si_sdr_improvement_mean": round(float(np.mean(quality["si_sdr"]) - np.mean(quality["mixture_si_sdr"])), 2),
         },

@@ -188,7 +188,7 @@ def measure_size(spark, cfg, n: int, segments: int, dims: dict[str, int], peer_r
     from lid_spark.model.features import track_feature_frame
     from lid_spark.stages import tag_catalog
     from lid_spark.tables import input_table, read_table
-    from lid_spark.tagging import has_usable_features, is_instrumental, tag_rows
+    from lid_spark.tagging import guard_settings, has_usable_features, is_instrumental, tag_rows
 
     start = time.perf_counter()
     write_catalog(spark, cfg, n, segments, dims, seed)
@@ -218,7 +218,7 @@ def measure_size(spark, cfg, n: int, segments: int, dims: dict[str, int], peer_r
         for lo in range(0, len(rows), 10_000):
             chunk = rows.iloc[lo:lo + 10_000]
             wanted = chunk[has_usable_features(chunk) & ~is_instrumental(chunk)]
-            predictions = classifier.predict_tracks(wanted, cfg.tagging.second_language_min)
+            predictions = classifier.predict_tracks(wanted, cfg.tagging.second_language_min, **guard_settings(cfg))
             out.append(tag_rows(chunk, predictions, classifier.model_version, cfg.tagging.min_confidence))
         peer_seconds = time.perf_counter() - start
     assert sum(len(o) for o in out) == len(rows)

@@ -7,6 +7,7 @@ the same file is a spark-submit entry point (``spark-submit jobs/<job>.py --conf
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -28,8 +29,15 @@ def available_jobs() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+NO_PYSPARK = ("lid-spark: PySpark is not installed here. Install it with the package, "
+              "pip install 'lid-spark[spark]' (a Databricks runtime or Spark image provides its own)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if importlib.util.find_spec("pyspark") is None:  # every job imports it: one line, not a traceback
+        print(NO_PYSPARK, file=sys.stderr)
+        return 2
     jobs_help = "\n".join(f"  {name:<20} {doc}" for name, doc in available_jobs().items())
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: lid-spark <job> [--config FILE ...] [key=value ...]\n\n"

@@ -453,6 +453,22 @@ def tunable(section: str, keys: tuple[str, ...]) -> Rule:
     return Rule(text, check)
 
 
+def _precision_map() -> Rule:
+    """A mapping language code -> precision in (0, 1] (``tagging.target_precision_by_language``)."""
+    text = "a mapping of language codes to precisions in (0, 1]"
+    share = interval("(0, 1]")
+
+    def check(value, data):
+        if not isinstance(value, Mapping):
+            return Problem(value, text)
+        for key, v in value.items():
+            if (found := share.problem(v, data)) is not None:
+                return Problem(found.bad, found.why, f".{key}")
+        return None
+
+    return Rule(text, check)
+
+
 def nullable(rule: Rule) -> Rule:
     return Rule(rule.text + " (or null)", rule.check, rule.choices, nullable=True)
 
@@ -671,6 +687,7 @@ RULES: dict[str, Rule] = {
     "classifier.torch_threads": COUNT,             # 0: torch's default
     "classifier.split": fractions(3),
     "classifier.model_version": NON_EMPTY,
+    "classifier.isotonic_min_positives": COUNT,
 
     "evaluation.subsets": each(one_of(*FEATURE_SUBSETS), at_least=1, distinct=True),
     "evaluation.tsne_max_points": interval(">= 5"),
@@ -680,6 +697,9 @@ RULES: dict[str, Rule] = {
 
     "tagging.min_confidence": SHARE,
     "tagging.second_language_min": SHARE,
+    "tagging.target_precision": nullable(interval("(0, 1]")),
+    "tagging.target_precision_by_language": _precision_map(),
+    "tagging.guard_quantile": nullable(interval("(0, 1]")),
     "tagging.device": DEVICE,
     "tagging.torch_threads": COUNT,
 

@@ -182,3 +182,134 @@ def map_difference_interval(labels: Sequence[str], scores_a: np.ndarray, scores_
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(differences, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def map_interval(labels: Sequence[str], scores: np.ndarray, languages: Sequence[str],
+                 average_over: Sequence[str] = TARGET_LANGUAGES, resamples: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Bootstrap percentile interval of the macro mAP of one score set over its test items.
+
+    The items are resampled with replacement; each draw's macro AP over ``average_over``
+    (languages without a positive in the draw are skipped) goes into the percentile interval.
+
+    Example
+    -------
+    >>> labels = ["de", "en"] * 20
+    >>> perfect = np.array([[1.0, 0.0] if x == "de" else [0.0, 1.0] for x in labels])
+    >>> map_interval(labels, perfect, ["de", "en"], average_over=["de", "en"], resamples=50)
+    (1.0, 1.0)
+    """
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, np.float64)
+    if scores.shape != (len(labels), len(languages)):
+        raise ParameterError(f"scores must be [{len(labels)}, {len(languages)}], got {scores.shape}")
+    columns = [(j, lang) for j, lang in enumerate(languages) if lang in set(average_over)]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        draw = rng.integers(0, len(labels), len(labels))
+        aps = [average_precision(labels[draw] == lang, scores[draw, j]) for j, lang in columns]
+        aps = [a for a in aps if not np.isnan(a)]
+        if aps:
+            draws.append(float(np.mean(aps)))
+    if not draws:
+        raise ParameterError("no bootstrap draw holds a positive of any averaged language")
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(draws, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+# ---------------------------------------------------------------- calibration and tagging precision
+
+ECE_BINS = 10   # equal-width confidence bins over [0, 1] (the usual choice of the calibration literature)
+
+
+def reliability_bins(confidence, correct, bins: int = ECE_BINS) -> list[dict]:
+    """Top-label reliability: per equal-width confidence bin, its count, mean confidence and accuracy.
+
+    Bin ``k`` holds confidences in ``[k/bins, (k+1)/bins)`` (the last bin includes 1.0); empty bins
+    have count 0 and None for the means.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64).ravel()
+    correct = np.asarray(correct).astype(bool).ravel()
+    if confidence.shape != correct.shape:
+        raise ParameterError(f"confidence and correct differ in length: {confidence.shape[0]} vs {correct.shape[0]}")
+    index = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    out = []
+    for k in range(bins):
+        members = index == k
+        n = int(members.sum())
+        out.append({"low": k / bins, "high": (k + 1) / bins, "count": n,
+                    "confidence": float(confidence[members].mean()) if n else None,
+                    "accuracy": float(correct[members].mean()) if n else None})
+    return out
+
+
+def expected_calibration_error(confidence, correct, bins: int = ECE_BINS) -> float:
+    """Top-label ECE: sum over equal-width bins of (bin share) x |accuracy - mean confidence|.
+
+    ``confidence``: the probability of each item's predicted (argmax) class; ``correct``: whether
+    that class is the true one. NaN without items.
+
+    >>> expected_calibration_error([0.9, 0.9, 0.9, 0.9], [1, 1, 1, 0])   # says 0.9, right 3 times in 4
+    0.15
+    >>> expected_calibration_error([0.75, 0.75, 0.75, 0.75], [1, 1, 1, 0])
+    0.0
+    """
+    rows = reliability_bins(confidence, correct, bins)
+    total = sum(r["count"] for r in rows)
+    if total == 0:
+        return float("nan")
+    return float(round(sum(r["count"] / total * abs(r["accuracy"] - r["confidence"]) for r in rows if r["count"]),
+                       12))
+
+
+NEVER = 1.0 + 1e-9   # a threshold no probability reaches: that language is never tagged
+
+
+def precision_thresholds(predicted: Sequence[str], confidence, correct, languages: Sequence[str],
+                         target: float | Mapping[str, float]) -> dict[str, float]:
+    """Per-language thresholds on the confidence of the predicted language so that the tagged rows
+    (predicted ``language`` with confidence >= its threshold) reach ``target`` precision here.
+
+    For each language the items predicted as it are ranked by confidence; the threshold is the
+    lowest confidence whose accepted set (every item at or above it) has precision >= the target,
+    i.e. the largest coverage that meets it. A language none of whose accepted sets meets it (or
+    never predicted) gets :data:`NEVER`. ``target``: one value, or a mapping language -> value
+    (languages it leaves out take its ``"*"`` entry, else 0: no constraint, the lowest confidence).
+
+    >>> precision_thresholds(["de"] * 4, [0.9, 0.8, 0.7, 0.6], [1, 1, 0, 1], ["de"], 0.75)
+    {'de': 0.6}
+    >>> precision_thresholds(["de"] * 4, [0.9, 0.8, 0.7, 0.6], [1, 1, 0, 1], ["de"], 0.9)
+    {'de': 0.8}
+    >>> precision_thresholds(["de"] * 2, [0.9, 0.8], [0, 1], ["de", "en"], 0.9)["de"] == NEVER
+    True
+    """
+    predicted = np.asarray(predicted)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct).astype(bool)
+    out = {}
+    for lang in languages:
+        wanted = float(target.get(lang, target.get("*", 0.0))) if isinstance(target, Mapping) else float(target)
+        mine = predicted == lang
+        tp, fp, thresholds, _ = _ranked(correct[mine], confidence[mine])
+        if len(tp) == 0:
+            out[lang] = NEVER
+            continue
+        meets = np.flatnonzero(tp / (tp + fp) >= wanted - 1e-12)
+        out[lang] = float(thresholds[meets[-1]]) if len(meets) else NEVER
+    return out
+
+
+def precision_coverage(labels: Sequence[str], predicted: Sequence[str], tagged) -> dict[str, float | int | None]:
+    """Precision of the tagged items (their predicted language is the true one) and their share of all items.
+
+    >>> precision_coverage(["de", "en", "en", "de"], ["de", "en", "de", "de"], [True, True, True, False])
+    {'items': 4, 'tagged': 3, 'wrong': 1, 'precision': 0.6666666666666666, 'coverage': 0.75}
+    """
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    tagged = np.asarray(tagged).astype(bool)
+    n, k = len(labels), int(tagged.sum())
+    right = int((tagged & (labels == predicted)).sum())
+    return {"items": n, "tagged": k, "wrong": k - right, "precision": right / k if k else None,
+            "coverage": k / n if n else None}

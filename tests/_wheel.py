@@ -51,6 +51,19 @@ def copy_source(dest: Path) -> Path:
     return dest
 
 
+def wheel_of_this_tree(root: Path) -> tuple[dict, Path, Path]:
+    """(clean environment, clean source copy under ``root/src``, its wheel under ``root/dist``);
+    skips the calling test where the tree is not a git checkout."""
+    import pytest
+
+    if not can_copy_source():
+        pytest.skip("needs the git checkout to list the source files")
+    env = clean_env()
+    source = copy_source(root / "src")
+    (root / "dist").mkdir()
+    return env, source, build_wheel(source, root / "dist", env)
+
+
 def build_wheel(source: Path, dist: Path, env: dict) -> Path:
     """``pip wheel --no-deps`` of ``source`` into ``dist``, as the README tells; the one wheel built."""
     run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check", "-w", dist, source],

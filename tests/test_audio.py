@@ -337,7 +337,8 @@ def test_codebook_save_load_without_pickle(fitted_codebook, tmp_path):
 
 @pytest.mark.slow
 def test_analyse_track_statuses(tmp_path, sample_song, fitted_codebook):
-    cfg = load_config(overrides=["audio.timbral.n_mels=32"])
+    # The soft mask, with the share threshold that suits it (the default, -20 dB, suits the pretrained separator).
+    cfg = load_config(overrides=["audio.timbral.n_mels=32", "audio.segments.min_share_db=-10"])
     book = fitted_codebook[0]
     separator = SoftMaskSeparator()
     mixture, _ = sample_song

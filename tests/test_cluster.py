@@ -34,7 +34,7 @@ import pytest
 
 from lid_spark.config import load_config
 from lid_spark.tables import read_table, resolve_table
-from tests._wheel import build_wheel, can_copy_source, clean_env, copy_source, fresh_venv
+from tests._wheel import clean_env, fresh_venv, wheel_of_this_tree
 
 pytestmark = [
     pytest.mark.slow,
@@ -235,13 +235,8 @@ def _group_pids(groups: set[int]) -> set[int]:
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
     """(clean source tree, the wheel as shipped, the executors' python without lid_spark)."""
-    if not can_copy_source():
-        pytest.skip("needs the git checkout to list the source files")
     root = tmp_path_factory.mktemp("shipped")
-    env = clean_env()
-    source = copy_source(root / "src")
-    (root / "dist").mkdir()
-    wheel = build_wheel(source, root / "dist", env)
+    env, source, wheel = wheel_of_this_tree(root)
     python = fresh_venv(root / "venv", env)
     check = subprocess.run([python, "-c", "import lid_spark"], env=env, capture_output=True, cwd=root)
     assert check.returncode != 0, "the executors' environment must not have lid_spark of its own"

@@ -218,3 +218,20 @@ def test_mlflow_runs_of_two_configs_in_one_process_log_to_their_own_stores(tmp_p
     assert "MLFLOW_TRACKING_URI" not in os.environ
     for name in ("first", "second"):
         assert list((tmp_path / name / "mlruns").rglob("meta.yaml")), name
+
+
+def test_instrumental_detection_rates_and_their_report_section():
+    import pandas as pd
+
+    from lid_spark.evaluation.instrumental import instrumental_detection, instrumental_markdown
+
+    truth = pd.DataFrame({"track_id": [f"t{i}" for i in range(6)],
+                          "is_instrumental": [True, True, False, False, False, False]})
+    status = pd.DataFrame({"track_id": ["t0", "t1", "t2", "t3", "t4"],
+                           "status": ["no_vocals", "no_vocals", "ok", "no_vocals", "ok"]})
+    rates = instrumental_detection(truth, status, "rule text")
+    assert rates["instrumental_tagged_zxx"] == 1.0 and rates["sung_tagged_zxx"] == round(1 / 3, 4)
+    assert rates["sung_without_status"] == 1 and rates["sung_tracks"] == 3          # counted, not dropped
+    assert [c["passed"] for c in rates["checks"]] == [True, False]
+    text = "\n".join(instrumental_markdown(rates))
+    assert "100.0% (2 of 2)" in text and "33.3% (1 of 3)" in text and "| sung tracks tagged zxx <= 1% | FAIL |" in text

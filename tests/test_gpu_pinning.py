@@ -34,6 +34,7 @@ def spoken_lid_loads(monkeypatch):
     import pyspark
     from lid_spark.udfs import worker
 
+    from lid_spark.audio import separation
     from lid_spark.audio.spoken_lid import SpokenLID
 
     monkeypatch.setattr(worker, "_MODELS", {})
@@ -44,14 +45,19 @@ def spoken_lid_loads(monkeypatch):
         loads.append((source, device, os.environ.get("CUDA_VISIBLE_DEVICES")))
         return object()
 
+    def fake_separator(cfg, device="auto"):
+        loads.append(("separator", device, os.environ.get("CUDA_VISIBLE_DEVICES")))
+        return object()
+
     monkeypatch.setattr(SpokenLID, "load", staticmethod(fake_load))
+    monkeypatch.setattr(separation, "separator_from_config", fake_separator)
     return loads, monkeypatch, pyspark.TaskContext
 
 
 def _extract(device: str) -> list[pd.DataFrame]:
     from lid_spark.udfs.audio_features import extract_features_udf
 
-    cfg = load_config([], [f"audio.spoken_lid.device={device}"])
+    cfg = load_config([], [f"audio.spoken_lid.device={device}", f"audio.separation.device={device}"])
     run = extract_features_udf(cfg.to_dict(), codebook=None, version="v1")
     batch = pd.DataFrame({"track_id": ["a", "b"], "audio_uri": [None, None]})
     return list(run(iter([batch, batch])))
@@ -63,7 +69,7 @@ def test_extraction_udf_loads_once_on_the_task_gpu(spoken_lid_loads):
     out = _extract("auto")
     # GPU 2 is the only one visible when the model loads, on cuda:0 (the first visible), once per worker.
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "2"
-    assert loads == [("embedded", "cuda:0", "2")]
+    assert loads == [("embedded", "cuda:0", "2"), ("separator", "cuda:0", "2")]
     assert [list(frame.status) for frame in out] == [[STATUS_NO_URI] * 2] * 2
 
 
@@ -73,4 +79,4 @@ def test_extraction_udf_without_a_task_gpu_leaves_the_gpus_alone(spoken_lid_load
     monkeypatch.setattr(task_context, "get", staticmethod(lambda: task()))
     _extract(device)
     assert "CUDA_VISIBLE_DEVICES" not in os.environ
-    assert loads == [("embedded", device, None)]
+    assert loads == [("embedded", device, None), ("separator", device, None)]

@@ -256,8 +256,10 @@ def test_artifact_round_trip_predictions_and_checksum_refusal(tiny_data, tmp_pat
     np.testing.assert_allclose(loaded.score_tracks(val), averaged, rtol=1e-6, atol=1e-9)
     assert not np.allclose(single.score_tracks(val), averaged)
     tags = loaded.predict_tracks(val, second_language_min=0.0)
+    # the guard's columns (issue 23) follow the tag columns; None unless asked for
     assert list(tags.columns) == ["track_id", "scores", "language", "confidence", "above_threshold",
-                                  "second_language", "modalities"]
+                                  "second_language", "modalities", "distance", "distance_limit", "audio_language"]
+    assert tags["distance"].isna().all() and tags["audio_language"].isna().all()
     assert len(tags) == len(val) and tags["track_id"].tolist() == val["track_id"].tolist()
     first = tags.iloc[0]
     assert set(first["scores"]) == set(LANGUAGE_CLASSES) and sum(first["scores"].values()) == pytest.approx(1.0)
@@ -270,6 +272,12 @@ def test_artifact_round_trip_predictions_and_checksum_refusal(tiny_data, tmp_pat
     if len(no_vocals):
         assert tags.at[no_vocals[0], "modalities"] == ["timbral"]
     assert loaded.model_version == clf.model_version and loaded.thresholds == clf.thresholds
+    # the calibration, calibrated thresholds, validation predictions and guard travel with the artifact
+    assert loaded.calibration == clf.calibration and loaded.calibrated_thresholds == clf.calibrated_thresholds
+    assert loaded.val_predictions == clf.val_predictions
+    np.testing.assert_allclose(loaded.distance_guard.precision, clf.distance_guard.precision)
+    np.testing.assert_allclose(np.stack([list(s.values()) for s in tags["scores"]]),
+                               loaded.calibrate(loaded.score_tracks(val)), rtol=1e-9)
 
     weights = tmp_path / "m" / "weights.pt"
     state = torch.load(weights, weights_only=True)

@@ -81,7 +81,7 @@ def _tiny_weights(directory, config: ModelConfig, seed: int = 0) -> None:
     save_weights(directory, config, states)
 
 
-TINY = ModelConfig(sample_rate=SR, frame_length=512, frame_step=128, T=64, F=128, mask_extension="average",
+TINY = ModelConfig(sample_rate=SR, frame_length=512, frame_step=128, T=128, F=128, mask_extension="average",
                    conv_n_filters=(4, 4, 4, 4, 4, 4))
 
 
@@ -91,16 +91,18 @@ def test_a_long_track_is_separated_chunk_by_chunk_in_bounded_batches(tmp_path):
     frames (memory does not grow with the track), and a chunk's result does not depend on what
     follows it (the first minute alone gives the same vocals, up to the chunk it is cut in)."""
     _tiny_weights(tmp_path / "w", TINY)
-    separator = PretrainedSeparator(str(tmp_path / "w"), device="cpu", batch_chunks=3)
+    separator = PretrainedSeparator(str(tmp_path / "w"), device="cpu", batch_chunks=3, stft="input")
     shapes = []
     for net in separator.nets:
         net.register_forward_hook(lambda module, args, output: shapes.append(tuple(args[0].shape)))
-    wave = np.random.default_rng(0).normal(scale=0.1, size=600 * SR).astype(np.float32)
+    wave = np.random.default_rng(0).normal(scale=0.1, size=600 * SR + 1280).astype(np.float32)
     vocals = separator.separate(wave, SR)
     assert vocals.shape == wave.shape and np.isfinite(vocals).all()
     n_frames = -(-(wave.size + TINY.frame_length) // TINY.frame_step)
     assert sum(s[0] for s in shapes) == -(-n_frames // TINY.T)                 # every chunk once
-    assert max(s[0] for s in shapes) == 3 and {s[1:] for s in shapes} == {(1, TINY.T, TINY.F)}
+    assert max(s[0] for s in shapes) == 3
+    # every chunk is T frames but the track's last, cut to a multiple of 64 frames (stft="input")
+    assert n_frames % TINY.T == 6 and sorted({s[1:] for s in shapes}) == [(1, 64, TINY.F), (1, TINY.T, TINY.F)]
     minute = separator.separate(wave[:60 * SR], SR)
     complete = (60 * SR // (TINY.T * TINY.frame_step)) * TINY.T * TINY.frame_step - 2 * TINY.frame_length
     np.testing.assert_allclose(minute[:complete], vocals[:complete], atol=1e-6)
@@ -161,3 +163,29 @@ def test_the_package_checkpoints_load_as_arrays_only(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         load_numpy_checkpoint(tmp_path / "evil.ckpt")
     assert not proof.exists()
+
+
+def test_spleeter_variables_map_onto_the_torch_unet(tmp_path):
+    """Spleeter's layer names (conv2d_{7i+j}, conv2d_transpose_{6i+j}, batch_normalization_{12i+j})
+    become one U-Net per stem; kernels change layout without a flip; a missing variable is named."""
+    from lid_spark.tools.spleeter.convert import convert_variables, fake_variables, map_unet
+
+    widths = (4, 4, 8, 8, 8, 8)
+    variables = fake_variables(widths, n_stems=2)
+    params = {"sample_rate": SR, "frame_length": 512, "frame_step": 128, "T": 64, "F": 128,
+              "instrument_list": ["vocals", "accompaniment"], "mask_extension": "average",
+              "model": {"type": "unet.unet", "params": {"conv_n_filters": list(widths)}}}
+    convert_variables(variables, params, tmp_path / "w")
+    separator = PretrainedSeparator(str(tmp_path / "w"), device="cpu", mask="ratio")
+    assert separator.config.conv_n_filters == widths and separator.config.sample_rate == SR
+    second = map_unet(variables, 1)
+    np.testing.assert_array_equal(second["down2_conv.1.weight"],
+                                  variables["conv2d_8/kernel"].transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(second["up1.0.weight"], variables["conv2d_transpose_6/kernel"].transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(second["up6.3.running_var"], variables["batch_normalization_23/moving_variance"])
+    assert separator.separate(np.zeros(SR, np.float32), SR).shape == (SR,)
+    del variables["batch_normalization_13/gamma"]
+    with pytest.raises(ParameterError, match="lacks batch_normalization_13/gamma"):
+        convert_variables(variables, params, tmp_path / "w2")
+    with pytest.raises(ParameterError, match="unet.unet"):
+        convert_variables(variables, {**params, "model": {"type": "blstm"}}, tmp_path / "w3")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._wheel import CHECKOUT, build_wheel, can_copy_source, clean_env, copy_source, fresh_venv
+from tests._wheel import CHECKOUT, fresh_venv, wheel_of_this_tree
 from tests._wheel import run as _run
 
 pytestmark = pytest.mark.slow
@@ -24,12 +24,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(venv directory, environment for its commands, a working directory outside the checkout)."""
-    if not can_copy_source():
-        pytest.skip("needs the git checkout to list the source files")
     root = tmp_path_factory.mktemp("wheel")
-    env = clean_env()
-    (root / "dist").mkdir()
-    wheel = build_wheel(copy_source(root / "src"), root / "dist", env)
+    env, _, wheel = wheel_of_this_tree(root)
     venv = root / "venv"
     fresh_venv(venv, env, wheel)
     work = root / "work"

@@ -24,16 +24,18 @@ def _classifier(model_dir: str, device: str, torch_threads: int):
 
 def tag_batches(model_dir: str, model_version: str, min_confidence: float, second_language_min: float,
                 device: str = "cpu", torch_threads: int = 1, note: str | None = None,
-                ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+                guard: dict | None = None) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """A ``mapInPandas`` function from track-feature-frame batches to ``language_tags`` rows
-    (``note``: added to the reason of every tag that read the vocals)."""
+    (``note``: added to the reason of every tag that read the vocals; ``guard``: the precision
+    target and guard arguments of ``predict_tracks``, :func:`lid_spark.tagging.guard_settings`)."""
     from lid_spark.tagging import has_usable_features, is_instrumental, tag_rows
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         classifier = _classifier(model_dir, device, torch_threads)
         for frame in batches:
             wanted = frame[has_usable_features(frame) & ~is_instrumental(frame)]
-            predictions = classifier.predict_tracks(wanted, second_language_min) if len(wanted) else None
+            predictions = (classifier.predict_tracks(wanted, second_language_min, **(guard or {}))
+                           if len(wanted) else None)
             yield tag_rows(frame, predictions, model_version, min_confidence, note=note)
 
     return score

@@ -22,7 +22,14 @@ import pandas as pd
 from lid_spark import LANGUAGE_CLASSES
 from lid_spark.config import Config
 from lid_spark.errors import InputError
-from lid_spark.evaluation.plots import plot_confusion, plot_pr_curves, plot_tsne_panels
+from lid_spark.evaluation.confidence import confidence_markdown, confidence_report
+from lid_spark.evaluation.plots import (
+    plot_confusion,
+    plot_guard_tradeoff,
+    plot_pr_curves,
+    plot_reliability,
+    plot_tsne_panels,
+)
 from lid_spark.evaluation.report import ordering_pairs, write_report
 from lid_spark.languages import collapse_scores
 from lid_spark.metrics import confusion_matrix, language_metrics, map_difference_interval, tune_thresholds
@@ -31,6 +38,7 @@ from lid_spark.model.dataset import LabelledData
 from lid_spark.model.features import map_as_dict, segments_of
 from lid_spark.model.train import TrainSettings, train_or_load
 from lid_spark.progress import get_logger, step
+from lid_spark.tagging import target_precision
 
 log = get_logger(__name__)
 
@@ -87,6 +95,7 @@ class ExperimentResult:
     model_dirs: dict[str, Path] = field(default_factory=dict)
     report_paths: dict[str, Path] = field(default_factory=dict)
     intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    confidence: dict | None = None
 
 
 def _model(data: LabelledData, settings: TrainSettings, directory: Path, reuse: bool) -> LanguageClassifier:
@@ -158,12 +167,35 @@ def run_experiments(data: LabelledData, cfg: Config, instrumental: dict | None =
                 result.intervals[(a, b)] = map_difference_interval(labels, compared[a], compared[b], classes,
                                                                    average_over=targets, seed=cfg.classifier.seed)
 
+    production = cfg.classifier.features
+    if production in trained:
+        with step(f"calibration, precision target and guard of the {production} model"):
+            result.confidence = confidence_report(
+                trained[production], val, test, cfg.tagging.min_confidence, target_precision(cfg),
+                cfg.tagging.guard_quantile, bool(cfg.tagging.guard_modalities))
     with step("figures"):
         result.figures = _figures(test, labels, trained, scores_by_subset, data, report_dir, ev)
-    result.report_paths = write_report(report_dir, result.table1, result.table2, data.counts, result.models,
-                                       result.figures, result.intervals, targets=targets,
-                                       instrumental=instrumental)
+        if result.confidence is not None:
+            result.figures += _confidence_figures(result.confidence, report_dir)
+    result.report_paths = write_report(
+        report_dir, result.table1, result.table2, data.counts, result.models, result.figures, result.intervals,
+        targets=targets, instrumental=instrumental, confidence=result.confidence,
+        confidence_section=confidence_markdown(result.confidence) if result.confidence is not None else None)
     return result
+
+
+def _confidence_figures(confidence: dict, report_dir: Path) -> list[str]:
+    figures = []
+    for split, s in confidence["splits"].items():
+        curves = {f"raw (ECE {s['calibration']['raw']['ece']:.3f})": s["calibration"]["raw"]["reliability"],
+                  f"calibrated (ECE {s['calibration']['calibrated']['ece']:.3f})":
+                      s["calibration"]["calibrated"]["reliability"]}
+        figures.append(str(plot_reliability(curves, report_dir / f"reliability_{split}.png",
+                                            title=f"Reliability, {split} split (10 equal-width bins)")))
+    rows = confidence["splits"]["test"]["guard_tradeoff"]
+    figures.append(str(plot_guard_tradeoff({"test": [(r["guard"], r["wrong_caught"], r["correct_kept"])
+                                                     for r in rows]}, report_dir / "guard_tradeoff_test.png")))
+    return figures
 
 
 def _figures(test, labels, trained, scores_by_subset, data, report_dir: Path, ev) -> list[str]:

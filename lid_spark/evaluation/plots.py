@@ -108,3 +108,85 @@ def plot_tsne_panels(panels: Sequence[tuple[str, np.ndarray]], labels: Sequence[
         ax.set_yticks([])
     axes[0][-1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save(fig, path)
+
+
+def plot_intervals(rows: dict, path, title: str, reference: dict | None = None, xlabel: str = "test mAP") -> Path:
+    """One horizontal bar per row: its value with its 95 % interval; ``reference`` values (the paper's) as marks.
+
+    ``rows``: name -> {"map": value, "interval": [low, high]} (a None value is left out).
+    """
+    names = [n for n, r in rows.items() if r.get("map") is not None]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
+    y = np.arange(len(names))
+    values = np.array([rows[n]["map"] for n in names], dtype=float)
+    low = np.array([rows[n]["interval"][0] for n in names], dtype=float)
+    high = np.array([rows[n]["interval"][1] for n in names], dtype=float)
+    ax.barh(y, values, color="#4c72b0", alpha=0.8, label="ours")
+    ax.errorbar(values, y, xerr=[np.clip(values - low, 0, None), np.clip(high - values, 0, None)], fmt="none",
+                ecolor="black", capsize=3, label="95% bootstrap interval")
+    for i, name in enumerate(names):
+        if reference and reference.get(name) is not None:
+            ax.plot([reference[name]], [i], marker="D", color="#dd8452", linestyle="none",
+                    label="paper" if i == next(j for j, n in enumerate(names) if reference.get(n) is not None)
+                    else None)
+    ax.set_yticks(y, names)
+    ax.set_xlim(max(0.0, float(np.nanmin(low)) - 0.05) if len(names) else 0.0, 1.0)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_stage_seconds(seconds: dict, path, title: str = "Cost per stage") -> Path:
+    """Wall and CPU seconds per stage, as paired horizontal bars (``seconds``: stage -> {"wall", "cpu"})."""
+    names = list(seconds)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    y = np.arange(len(names))
+    ax.barh(y - 0.2, [seconds[n]["wall"] for n in names], height=0.4, label="wall s")
+    ax.barh(y + 0.2, [seconds[n]["cpu"] for n in names], height=0.4, label="CPU s (self + children)")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_reliability(curves: dict[str, list[dict]], path, title: str = "Reliability (top-label confidence)") -> Path:
+    """Reliability diagram: per curve (name -> :func:`lid_spark.metrics.reliability_bins` rows), the
+    accuracy against the mean confidence of each non-empty bin, marker area by bin count, and the
+    diagonal of perfect calibration."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for name, rows in curves.items():
+        rows = [r for r in rows if r["count"]]
+        if not rows:
+            continue
+        total = sum(r["count"] for r in rows)
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", linewidth=1.2,
+                label=name)
+        ax.scatter([r["confidence"] for r in rows], [r["accuracy"] for r in rows],
+                   s=[400 * r["count"] / total for r in rows], alpha=0.3)
+    ax.set(xlabel="mean confidence in bin", ylabel="accuracy in bin", xlim=(0, 1), ylim=(0, 1.02), title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_guard_tradeoff(points: dict[str, list[tuple[str, float, float]]], path,
+                        title: str = "Guard: correct tags kept vs wrong tags caught") -> Path:
+    """One marker per (data set, guard variant): x the share of wrong tags caught, y the share of
+    correct tags kept (``points``: data set -> [(variant, caught, kept)]; None values are skipped)."""
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    markers = "osD^vP*X"
+    for k, (dataset, rows) in enumerate(points.items()):
+        rows = [r for r in rows if r[1] is not None and r[2] is not None]
+        ax.plot([r[1] for r in rows], [r[2] for r in rows], marker=markers[k % len(markers)], linestyle=":",
+                label=dataset)
+        for variant, caught, kept in rows:
+            ax.annotate(variant, (caught, kept), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="wrong tags caught (share)", ylabel="correct tags kept (share)", xlim=(-0.02, 1.02),
+           ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

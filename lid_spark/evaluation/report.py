@@ -194,8 +194,11 @@ def report_markdown(table1: Mapping, table2: Mapping, counts: Mapping[str, int],
 
 def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[str, int],
                  models: Mapping[str, str], figures: list[str], intervals: Mapping | None = None,
-                 targets: tuple[str, ...] = TARGET_LANGUAGES, instrumental: Mapping | None = None) -> dict[str, Path]:
-    """Write table1.json, table2.json, calibration.json, report.md (and instrumental.json) into ``report_dir``."""
+                 targets: tuple[str, ...] = TARGET_LANGUAGES, instrumental: Mapping | None = None,
+                 confidence: Mapping | None = None, confidence_section: str | None = None) -> dict[str, Path]:
+    """Write table1.json, table2.json, calibration.json (the synthetic world against the paper),
+    instrumental.json (zxx rates, when given), confidence.json (the production model's score
+    calibration, precision target and guard, when given) and report.md into ``report_dir``."""
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table1": out / "table1.json", "table2": out / "table2.json",
@@ -207,6 +210,11 @@ def write_report(report_dir, table1: Mapping, table2: Mapping, counts: Mapping[s
     if instrumental:
         paths["instrumental"] = out / "instrumental.json"
         write_json(paths["instrumental"], instrumental)
-    paths["report"].write_text(report_markdown(table1, table2, counts, models, figures, intervals, targets,
-                                               instrumental), encoding="utf-8")
+    page = report_markdown(table1, table2, counts, models, figures, intervals, targets, instrumental)
+    if confidence is not None:
+        paths["confidence"] = out / "confidence.json"
+        write_json(paths["confidence"], confidence)
+    if confidence_section:
+        page += "\n" + confidence_section + "\n"
+    paths["report"].write_text(page, encoding="utf-8")
     return paths

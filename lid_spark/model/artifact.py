@@ -5,7 +5,10 @@ An artifact directory holds three files:
 - ``weights.pt``: the network's ``state_dict`` (``torch.save``), loaded with ``weights_only=True`` so a
   tampered file cannot run code;
 - ``meta.json``: languages, thresholds, feature subset, input layout and sizes, fallback vectors,
-  input normalisation, model_version, training settings and metrics;
+  input normalisation, model_version, training settings and metrics, and (since lid-spark
+  calibrates, :mod:`lid_spark.model.calibration`) the calibration of the scores, the thresholds
+  tuned on calibrated scores, the validation predictions the precision targets are read from and
+  the distance guard;
 - ``SHA256SUMS``: checksums of the two; :meth:`LanguageClassifier.load` refuses a directory whose
   files do not match them.
 
@@ -33,6 +36,8 @@ from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
 from lid_spark.faults import fault_point
 from lid_spark.files import replace_directory
+from lid_spark.metrics import precision_thresholds
+from lid_spark.model.calibration import Calibration, DistanceGuard
 from lid_spark.model.features import (
     InputBatch,
     InputLayout,
@@ -91,6 +96,13 @@ class LanguageClassifier:
         given and at its fallback (a model trained with timbral replicas knows both; the mean reads
         the vocals more when timbre misleads)
     settings, metrics : how it was trained and how it did (for the record)
+    calibration : how raw song scores become the calibrated ones :meth:`predict_tracks` returns
+        (None: an artifact saved before calibration; scores stay raw)
+    calibrated_thresholds : language -> threshold tuned for F1 on the calibrated validation scores
+        (the tagging thresholds when no precision target is set)
+    val_predictions : the validation tracks' calibrated predictions, ``{"language", "confidence",
+        "label"}`` lists: what a precision target is met on (:meth:`tag_thresholds`)
+    distance_guard : the out-of-domain guard (None: not fitted)
     """
 
     net: ResNet1D
@@ -109,6 +121,10 @@ class LanguageClassifier:
     settings: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     inference_batch: int = 2048
+    calibration: Calibration | None = None
+    calibrated_thresholds: dict[str, float] = field(default_factory=dict)
+    val_predictions: dict[str, list] = field(default_factory=dict)
+    distance_guard: DistanceGuard | None = None
 
     @property
     def device(self) -> torch.device:
@@ -163,7 +179,32 @@ class LanguageClassifier:
         batch = self.fan_out(pdf)
         return song_scores(self._forward_rows(batch.inputs, hidden=True), batch, len(pdf))
 
-    def predict_tracks(self, pdf: pd.DataFrame, second_language_min: float | None = None) -> pd.DataFrame:
+    def calibrate(self, scores: np.ndarray) -> np.ndarray:
+        """Calibrated song scores (unchanged when the artifact has no calibration)."""
+        return scores if self.calibration is None else self.calibration.apply(scores, self.languages)
+
+    def tag_thresholds(self, target_precision: float | Mapping[str, float] | None = None) -> dict[str, float]:
+        """Per-language thresholds on the calibrated confidence of the predicted language.
+
+        ``target_precision`` None: the F1 thresholds of the calibrated validation scores (the raw
+        ones for an artifact without calibration); a value or a mapping language -> value
+        (``tagging.target_precision``): :func:`lid_spark.metrics.precision_thresholds` on the
+        validation predictions, so that the tagged validation rows of each language meet it.
+        """
+        if target_precision is None or self.calibration is None:
+            return dict(self.calibrated_thresholds or self.thresholds)
+        v = self.val_predictions
+        correct = np.asarray(v["language"]) == np.asarray(v["label"])
+        return precision_thresholds(v["language"], v["confidence"], correct, self.languages, target_precision)
+
+    def audio_only_languages(self, pdf: pd.DataFrame) -> np.ndarray:
+        """The argmax language with consumption treated as missing (its inference fallback)."""
+        scores = self.score_tracks(pdf, drop=["consumption"])
+        return np.asarray(self.languages)[scores.argmax(axis=1)] if len(pdf) else np.zeros(0, dtype=object)
+
+    def predict_tracks(self, pdf: pd.DataFrame, second_language_min: float | None = None,
+                       target_precision: float | Mapping[str, float] | None = None,
+                       guard_quantile: float | None = None, check_modalities: bool = False) -> pd.DataFrame:
         """Tag rows of the track feature frame.
 
         Parameters
@@ -172,21 +213,41 @@ class LanguageClassifier:
             (track_id, consumption, timbral, seg_embeddings, seg_durations; others ignored)
         second_language_min : report the second-best language when its score is at least this
             (default: the value saved with the model, from ``tagging.second_language_min``)
+        target_precision : picks the thresholds (:meth:`tag_thresholds`)
+        guard_quantile : compute each track's distance from the training distribution and the limit
+            (this quantile of the validation distances); None: no distance
+        check_modalities : also score each track that has consumption and audio with consumption
+            treated as missing, and report that audio-only language
 
         Returns
         -------
-        DataFrame with one row per input row: track_id, scores (dict language -> probability over
-        ``languages``), language (argmax), confidence (its probability), above_threshold (confidence
-        >= that language's tuned threshold), second_language (or None), modalities (list of the
-        modalities actually present: 'consumption', 'timbral', 'vocals').
+        DataFrame with one row per input row: track_id, scores (dict language -> calibrated
+        probability over ``languages``), language (argmax), confidence (its calibrated
+        probability), above_threshold (confidence >= that language's threshold), second_language
+        (or None), modalities (list of the modalities actually present: 'consumption', 'timbral',
+        'vocals'), distance and distance_limit (None without the guard), audio_language (None when
+        not checked or the track lacks consumption or audio).
         """
         if "track_id" not in pdf.columns:
             raise InputError(f"predict_tracks needs a track_id column; got {list(pdf.columns)}")
         minimum = self.second_language_min if second_language_min is None else float(second_language_min)
-        scores = self.score_tracks(pdf)
+        thresholds = self.tag_thresholds(target_precision)
+        scores = self.calibrate(self.score_tracks(pdf))
         order = np.argsort(-scores, axis=1, kind="stable")
+        distances, limit = [None] * len(pdf), None
+        if guard_quantile is not None and self.distance_guard is not None and len(pdf):
+            distances = self.distance_guard.distances(self.hidden_tracks(pdf)).tolist()
+            limit = self.distance_guard.limit(guard_quantile)
+        rows = pdf.to_dict("records")
+        modalities = [available_modalities(row, self.layout) for row in rows]
+        audio_language = [None] * len(pdf)
+        if check_modalities and "consumption" in self.layout.modalities and len(self.layout.modalities) > 1:
+            both = [i for i, m in enumerate(modalities) if "consumption" in m and len(m) > 1]
+            if both:
+                for i, lang in zip(both, self.audio_only_languages(pdf.iloc[both])):
+                    audio_language[i] = str(lang)
         records = []
-        for i, row in enumerate(pdf.to_dict("records")):
+        for i, row in enumerate(rows):
             best, second = order[i, 0], order[i, 1]
             language = self.languages[best]
             confidence = float(scores[i, best])
@@ -195,12 +256,14 @@ class LanguageClassifier:
                 "scores": {lang: float(scores[i, j]) for j, lang in enumerate(self.languages)},
                 "language": language,
                 "confidence": confidence,
-                "above_threshold": bool(confidence >= self.thresholds.get(language, 0.5)),
+                "above_threshold": bool(confidence >= thresholds.get(language, 0.5)),
                 "second_language": self.languages[second] if scores[i, second] >= minimum else None,
-                "modalities": available_modalities(row, self.layout),
+                "modalities": modalities[i],
+                "distance": distances[i], "distance_limit": limit, "audio_language": audio_language[i],
             })
         return pd.DataFrame.from_records(records, columns=[
-            "track_id", "scores", "language", "confidence", "above_threshold", "second_language", "modalities"])
+            "track_id", "scores", "language", "confidence", "above_threshold", "second_language", "modalities",
+            "distance", "distance_limit", "audio_language"])
 
     # ------------------------------------------------------------------ persistence
 
@@ -226,6 +289,10 @@ class LanguageClassifier:
             "average_without_timbral": self.average_without_timbral,
             "settings": self.settings,
             "metrics": self.metrics,
+            "calibration": self.calibration.to_json() if self.calibration is not None else None,
+            "calibrated_thresholds": {k: float(v) for k, v in self.calibrated_thresholds.items()},
+            "val_predictions": self.val_predictions,
+            "distance_guard": self.distance_guard.to_json() if self.distance_guard is not None else None,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -286,4 +353,10 @@ class LanguageClassifier:
                    model_version=meta["model_version"], second_language_min=float(meta["second_language_min"]),
                    vocal_scores=bool(meta["vocal_scores"]),
                    average_without_timbral=bool(meta.get("average_without_timbral", False)), settings=meta["settings"],
-                   metrics=meta["metrics"])
+                   metrics=meta["metrics"],
+                   # absent from artifacts saved before calibration: their scores stay raw
+                   calibration=Calibration.from_json(meta["calibration"]) if meta.get("calibration") else None,
+                   calibrated_thresholds=meta.get("calibrated_thresholds") or {},
+                   val_predictions=meta.get("val_predictions") or {},
+                   distance_guard=(DistanceGuard.from_json(meta["distance_guard"]) if meta.get("distance_guard")
+                                   else None))

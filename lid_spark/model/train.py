@@ -18,6 +18,12 @@
   (best weights kept); each song weighs 1 in the loss (``weigh_segments``); deterministic under a
   seed.
 - Per-language acceptance thresholds tuned for F1 on the validation songs.
+- Beyond the paper: the song scores' calibration (temperature scaling, or per-language isotonic
+  maps when every class has ``classifier.isotonic_min_positives`` validation songs), the F1
+  thresholds of the calibrated scores, the calibrated validation predictions (what
+  ``tagging.target_precision`` is met on) and the distance guard (the training songs' hidden-layer
+  distribution), all fitted on the training and validation songs and saved in the artifact
+  (:mod:`lid_spark.model.calibration`).
 
 Example
 -------
@@ -42,6 +48,7 @@ from lid_spark import LANGUAGE_CLASSES
 from lid_spark.errors import InputError, ParameterError
 from lid_spark.metrics import average_precision, tune_thresholds
 from lid_spark.model.artifact import LanguageClassifier, resolve_device
+from lid_spark.model.calibration import CALIBRATION_VERSION, fit_calibration, fit_distance_guard
 from lid_spark.model.features import (
     InputBatch,
     InputLayout,
@@ -99,6 +106,7 @@ class TrainSettings:
     torch_threads: int = 1
     model_version: str = "lid-v1"
     second_language_min: float = 0.25
+    isotonic_min_positives: int = 50
 
     def __post_init__(self):
         subset_modalities(self.subset)
@@ -436,6 +444,7 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     val_scores = clf.score_tracks(val_pdf)
     clf.thresholds = tune_thresholds(val_pdf["language"].to_numpy(), val_scores, languages)
     val_aps = [average_precision(val_labels == j, val_scores[:, j]) for j in range(len(languages))]
+    fit_confidence(clf, train_pdf, val_pdf, val_scores, val_labels, settings.isotonic_min_positives)
     clf.metrics = {
         "epochs_run": epochs_run, "best_epoch": best_epoch, "best_val_loss": best_loss,
         "val_map": float(np.nanmean(val_aps)) if not np.all(np.isnan(val_aps)) else None,
@@ -449,8 +458,27 @@ def train_model(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainS
     return clf
 
 
-# Settings that change where a run executes but not what it learns.
+def fit_confidence(clf: LanguageClassifier, train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, val_scores: np.ndarray,
+                   val_labels: np.ndarray, isotonic_min_positives: int = 50) -> None:
+    """Fit ``clf``'s calibration, calibrated thresholds, validation predictions and distance guard in place.
+
+    ``val_scores``: the raw song scores of ``val_pdf``; ``val_labels``: their class indices.
+    """
+    languages = tuple(clf.languages)
+    clf.calibration = fit_calibration(val_scores, val_labels, languages, min_positives=isotonic_min_positives)
+    calibrated = clf.calibrate(val_scores)
+    clf.calibrated_thresholds = tune_thresholds(val_pdf["language"].to_numpy(), calibrated, languages)
+    best = calibrated.argmax(axis=1)
+    clf.val_predictions = {"language": [languages[j] for j in best],
+                           "confidence": calibrated[np.arange(len(best)), best].tolist(),
+                           "label": [str(v) for v in val_pdf["language"]]}
+    clf.distance_guard = fit_distance_guard(clf.hidden_tracks(train_pdf), clf.hidden_tracks(val_pdf))
+
+
+# Settings that change where a run executes but not what it learns, and those that change only the
+# calibration fitted after training (a saved model is recalibrated for them, not retrained).
 _PLACEMENT = ("device", "torch_threads")
+_CALIBRATION_ONLY = ("isotonic_min_positives",)
 
 
 def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: TrainSettings, directory,
@@ -470,10 +498,22 @@ def train_or_load(train_pdf: pd.DataFrame, val_pdf: pd.DataFrame, settings: Trai
     directory = Path(directory)
     if reuse and (directory / META_FILE).is_file():
         saved = LanguageClassifier.load(directory, device=settings.device)
-        wanted = {k: v for k, v in settings.to_dict().items() if k not in _PLACEMENT}
-        have = {k: v for k, v in saved.settings.items() if k not in _PLACEMENT}
+        ignored = _PLACEMENT + _CALIBRATION_ONLY
+        wanted = {k: v for k, v in settings.to_dict().items() if k not in ignored}
+        have = {k: v for k, v in saved.settings.items() if k not in ignored}
         if (have == wanted and tuple(saved.languages) == tuple(languages)
                 and saved.metrics.get("data_fingerprint") == data_fingerprint(train_pdf, val_pdf)):
+            stale = (saved.calibration is None or saved.calibration.version != CALIBRATION_VERSION
+                     or any(saved.settings.get(k) != getattr(settings, k) for k in _CALIBRATION_ONLY))
+            if stale:
+                # saved before calibration, by an older calibration or with other calibration settings:
+                # fit it on the same tracks
+                saved.settings = {**saved.settings, **{k: getattr(settings, k) for k in _CALIBRATION_ONLY}}
+                fit_confidence(saved, train_pdf, val_pdf, saved.score_tracks(val_pdf),
+                               _label_index(val_pdf, saved.languages), settings.isotonic_min_positives)
+                saved.save(directory)
+                get_logger(__name__).info("calibrated %s (%s) without retraining it", directory,
+                                          saved.model_version)
             get_logger(__name__).info("reusing %s (%s)", directory, saved.model_version)
             return saved, False
     clf = train_model(train_pdf, val_pdf, settings, languages)

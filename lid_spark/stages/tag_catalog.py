@@ -21,7 +21,7 @@ from lid_spark.progress import get_logger, step
 from lid_spark.reports import write_report
 from lid_spark.schemas import EMBEDDED_ON_REAL_CATALOG, TAG_SCHEMA
 from lid_spark.tables import merge_upsert, read_input, read_table, resolve_table, table_exists
-from lid_spark.tagging import model_directory
+from lid_spark.tagging import guard_settings, model_directory
 from lid_spark.udfs.tagging import tag_batches
 
 
@@ -96,7 +96,7 @@ def run(spark, cfg: Config, full: bool = False) -> TaggingSummary:
         score_start = time.perf_counter()
         tags = todo.mapInPandas(
             tag_batches(model_dir, model_version, cfg.tagging.min_confidence, cfg.tagging.second_language_min,
-                        cfg.tagging.device, cfg.tagging.torch_threads, note=note),
+                        cfg.tagging.device, cfg.tagging.torch_threads, note=note, guard=guard_settings(cfg)),
             TAG_SCHEMA,
         ).persist()
         scored = tags.count()

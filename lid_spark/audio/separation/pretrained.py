@@ -28,7 +28,9 @@ or the frame's average, and the overlap-added inverse STFT. Around that, for the
 - ``stft="input"`` runs the STFT at the input's rate with the model's bin spacing and hop in
   seconds (``frame_length * sr / model_rate``), feeding only the bins below the input's Nyquist
   (rounded up to a multiple of 64, as the U-Net halves them 6 times) instead of resampling to the
-  model's rate; ``stft="model"`` resamples (soxr), as the ``spleeter`` backend does;
+  model's rate, and pads the last, shorter chunk of a track to a multiple of 64 frames instead of
+  ``T``; ``stft="model"`` is Spleeter's computation exactly: it resamples (soxr), as the
+  ``spleeter`` backend does, and pads every chunk to ``T`` frames;
 - ``mask="vocals"`` uses the vocal U-Net's sigmoid alone as the mask (half the compute) instead of
   both U-Nets' ratio mask.
 
@@ -312,7 +314,9 @@ class PretrainedSeparator(Separator):
     mask : {"vocals", "ratio"}
         The vocal U-Net's sigmoid alone (half the compute), or both U-Nets' ratio mask (Spleeter's).
     stft : {"input", "model"}
-        STFT at the input's rate with the model's bin spacing, or resampled to the model's rate.
+        STFT at the input's rate with the model's bin spacing (and the last chunk of a track padded
+        to a multiple of 64 frames only), or Spleeter's exactly (resampled to the model's rate,
+        every chunk ``T`` frames).
     batch_chunks : int
         ``T``-frame chunks per forward pass (bounds memory; on a GPU, larger is faster).
     bfloat16 : bool
@@ -381,14 +385,15 @@ class PretrainedSeparator(Separator):
         rate, n_fft, hop, bins = self.geometry(sr)
         tracks = [_Track(self._to_rate(w, sr, rate), len(w)) for w in waves]
         with torch.inference_mode():
-            batch: list[tuple[_Track, int, object]] = []
+            pending: dict[int, list] = {}      # chunks waiting for a forward pass, by their length in frames
             for track, start, spec in self._chunks(tracks, n_fft, hop):
+                frames = self._padded_frames(spec.shape[0])
+                batch = pending.setdefault(frames, [])
                 batch.append((track, start, spec))
                 if len(batch) == self.batch_chunks:
-                    self._run(batch, n_fft, hop, bins)
-                    batch = []
-            if batch:
-                self._run(batch, n_fft, hop, bins)
+                    self._run(pending.pop(frames), n_fft, hop, bins, frames)
+            for frames, batch in pending.items():
+                self._run(batch, n_fft, hop, bins, frames)
         out = []
         for track in tracks:
             padded = track.out / np.maximum(track.envelope, 1e-8)
@@ -447,13 +452,21 @@ class PretrainedSeparator(Separator):
                 framed = torch.from_numpy(piece).unfold(0, n_fft, hop) * window
                 yield track, first, torch.fft.rfft(framed)
 
-    def _run(self, batch: list, n_fft: int, hop: int, bins: int) -> None:
+    def _padded_frames(self, frames: int) -> int:
+        """Frames a chunk of ``frames`` is padded to: ``T`` (Spleeter pads every chunk so), or with
+        ``stft="input"`` the last, shorter chunk of a track only to a multiple of 64 (the U-Net is
+        convolutional and halves time 6 times): a 12 s track is 520 frames, 1.1 chunks, not 2."""
+        if self.stft == "model":
+            return self.config.T
+        return min(self.config.T, 64 * math.ceil(frames / 64))
+
+    def _run(self, batch: list, n_fft: int, hop: int, bins: int, length: int) -> None:
         import torch
         from torch.nn import functional
 
-        T, config = self.config.T, self.config
+        config = self.config
         n_bins = n_fft // 2 + 1
-        mags = torch.zeros(len(batch), 1, T, bins)
+        mags = torch.zeros(len(batch), 1, length, bins)
         kept = min(bins, n_bins)
         for i, (_, _, spec) in enumerate(batch):
             mags[i, 0, :spec.shape[0], :kept] = spec[:, :kept].abs()
@@ -467,7 +480,7 @@ class PretrainedSeparator(Separator):
             e = config.separation_exponent
             outputs = [(s * x) ** e for s in sigmoids]
             mask = (outputs[0] + EPSILON / len(outputs)) / (sum(outputs) + EPSILON)
-        mask = mask.mean(dim=1).float().cpu()             # [B, T, bins]: the two channels' masks, downmixed
+        mask = mask.mean(dim=1).float().cpu()             # [B, frames, bins]: the two channels' masks, downmixed
         if bins >= n_bins:
             mask = mask[:, :, :n_bins]
         elif config.mask_extension == "average":       # bins above those fed: the frame's mean mask
