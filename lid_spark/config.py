@@ -650,6 +650,7 @@ RULES: dict[str, Rule] = {
     "audio.segments.min_silence_seconds": NON_NEGATIVE,
     "audio.segments.min_share_db": nullable(interval("<= 0")),
     "audio.segments.length_step_seconds": NON_NEGATIVE,
+    "audio.segments.mix_share": SHARE,
     "audio.spoken_lid.source": NON_EMPTY,
     "audio.spoken_lid.batch_size": POSITIVE_INT,
     "audio.spoken_lid.device": DEVICE,

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from lid_spark.audio.decode import AudioError, decode, resolve_uri
-from lid_spark.audio.pipeline import analyse_track
+from lid_spark.audio.pipeline import analyse_track, embedded_segments
 from lid_spark.audio.segments import split_intervals, spread_evenly, vocal_segments, voiced_intervals
 from lid_spark.audio.separation import SoftMaskSeparator, make_separator, repeating_spectrum, sdr, si_sdr
 from lid_spark.audio.timbral import JSON_NAME, NPZ_NAME, Codebook, log_mel, with_deltas
@@ -424,3 +424,19 @@ def test_separation_failure_is_a_track_status_and_an_unavailable_backend_stops(t
     # Any other error in one track is that track's `failed` status; the batch goes on.
     broken = _FlakySeparator({1: ValueError("bad shape")})
     assert [t.status for t in extract_tracks(uris, cfg, broken, None, None)] == ["failed", "no_vocals", "no_vocals"]
+
+
+def test_embedded_segments_add_the_mixture_back():
+    rng = np.random.default_rng(0)
+    vocals, mixture = rng.standard_normal(100).astype(np.float32), rng.standard_normal(100).astype(np.float32)
+    spans = [(0, 10), (50, 80)]
+    alone = embedded_segments(vocals, mixture, spans, 0.0)
+    assert [w.tolist() for w in alone] == [vocals[0:10].tolist(), vocals[50:80].tolist()]
+    np.testing.assert_allclose(embedded_segments(vocals, mixture, spans, 1.0)[1], mixture[50:80])
+    mixed = embedded_segments(vocals, mixture, spans, 0.3)
+    np.testing.assert_allclose(mixed[0], 0.7 * vocals[:10] + 0.3 * mixture[:10], rtol=1e-6)
+    assert all(w.dtype == np.float32 for w in mixed)
+    with pytest.raises(ParameterError, match="mix_share"):
+        embedded_segments(vocals, mixture, spans, 1.5)
+    with pytest.raises(ParameterError, match="audio.segments.mix_share"):
+        load_config(overrides=["audio.segments.mix_share=2"])

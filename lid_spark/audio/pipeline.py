@@ -192,9 +192,28 @@ def _finish_track(decoded: _Decoded, vocals, cfg, codebook: Codebook | None) -> 
     else:
         status, error = STATUS_OK, None
     segments = [SegmentFeatures(i, float(a / sr), float(b / sr)) for i, (a, b) in enumerate(found.intervals)]
-    waves = [vocals[a:b] for a, b in found.intervals]
+    waves = embedded_segments(vocals, audio.wave, found.intervals, cfg.audio.segments.mix_share)
     features = TrackFeatures(status, error, found.vocal_ratio, duration, segments, timbral, timings)
     return TrackAnalysis(features, waves)
+
+
+def embedded_segments(vocals: np.ndarray, mixture: np.ndarray, intervals, mix_share: float) -> list[np.ndarray]:
+    """The audio the spoken-LID model embeds for each segment: ``(1 - mix_share) * vocals + mix_share * mixture``.
+
+    Adding some of the observed mixture back to a separator's output ("observation adding") trades
+    leaked accompaniment for fewer masking artefacts, which cost a recogniser more (docs/audio.md
+    measures it for the pretrained separator). ``mix_share`` 0 embeds the separated vocals alone.
+
+    Example
+    -------
+    >>> embedded_segments(np.ones(4, np.float32), np.zeros(4, np.float32), [(0, 2)], 0.25)[0].tolist()
+    [0.75, 0.75]
+    """
+    if not 0.0 <= mix_share <= 1.0:
+        raise ParameterError(f"audio.segments.mix_share must be in [0, 1], got {mix_share}")
+    if mix_share == 0.0:
+        return [vocals[a:b] for a, b in intervals]
+    return [((1.0 - mix_share) * vocals[a:b] + mix_share * mixture[a:b]).astype(np.float32) for a, b in intervals]
 
 
 def embed_segments(spoken_lid, waves: Sequence[np.ndarray], batch_size: int = 16, bucket_ratio: float = 1.0,
