@@ -486,7 +486,7 @@ PEERS = ("implicit_als", "spark_word2vec", "gensim_word2vec")         # lid_spar
 TUNABLE_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "weight_power")
 GENRES = ("pop", "rock", "electronic", "hiphop", "folk", "ballad", "latin", "filmi", "jpop")  # tools.synth.music
 PRETRAIN_AUGMENTATIONS = ("formant", "pitch", "tempo", "reverb", "band", "noise", "codec", "specaugment")  # tools
-VOICE_SPLITS = ("all", "training", "held_out")  # tools.voices.SPLITS
+WORLD_VOICES = ("legacy", "all", "training", "held_out")  # tools.voices.WORLD_VOICES
 SYNTH_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)  # tools.synth.params
 SPARK_LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")  # SparkContext.setLogLevel
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"                              # lid_spark.audio.spoken_lid._DEVICE, plus auto
@@ -567,7 +567,7 @@ RULES: dict[str, Rule] = {
                           lambda v, d: each(NON_EMPTY, at_least=1, distinct=True).check(v, d) or _synth_targets(v, d)),
     "synth.other_languages": each(NON_EMPTY, at_least=2, distinct=True),
     "synth.genres": each(one_of(*GENRES), at_least=1),
-    "synth.voices": one_of(*VOICE_SPLITS),
+    "synth.voices": one_of(*WORLD_VOICES),
     "synth.genre_language_affinity": SHARE,
     "synth.market_style": SHARE,
     "synth.tracks_per_artist": interval(">= 1"),

@@ -144,10 +144,10 @@ def _runtime_choices():
     from lid_spark.model.train import AUGMENTATIONS
     from lid_spark.tools.pretrain_spoken_lid import augment, settings
     from lid_spark.tools.synth.music import GENRES
-    from lid_spark.tools.voices import SPLITS
+    from lid_spark.tools.voices import WORLD_VOICES
 
     assert augment.AUGMENTATIONS == settings.AUGMENTATIONS
-    return {"synth.voices": SPLITS, "pretrain_spoken_lid.augmentations": settings.AUGMENTATIONS,
+    return {"synth.voices": WORLD_VOICES, "pretrain_spoken_lid.augmentations": settings.AUGMENTATIONS,
             "pretrain_spoken_lid.voices": settings.TRAIN_VOICES,
             "audio.separation.backend": BACKENDS, "audio.separation.pretrained_mask": MASKS,
             "audio.separation.pretrained_stft": STFTS, "classifier.features": tuple(SUBSETS),
@@ -174,7 +174,7 @@ def test_rules_allow_what_the_runtime_allows():
     assert runtime["embeddings.peers"] == config.PEERS
     assert runtime["embeddings.grid"] == config.TUNABLE_KEYS
     assert runtime["synth.genres"] == config.GENRES
-    assert runtime["synth.voices"] == config.VOICE_SPLITS == RULES["synth.voices"].choices
+    assert runtime["synth.voices"] == config.WORLD_VOICES == RULES["synth.voices"].choices
     assert runtime["pretrain_spoken_lid.augmentations"] == config.PRETRAIN_AUGMENTATIONS
     assert runtime["pretrain_spoken_lid.voices"] == RULES["pretrain_spoken_lid.voices"].choices
 

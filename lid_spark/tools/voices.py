@@ -41,7 +41,11 @@ from dataclasses import dataclass
 
 from lid_spark.errors import ParameterError
 
-SPLITS = ("all", "training", "held_out")   # the values of synth.voices
+SPLITS = ("all", "training", "held_out")
+# The values of synth.voices: a split, or the twelve variants every world sang with before the split
+# (m1-m7, f1-f5, all heard by the shipped model but m7, f4 and f5), the demo's default.
+LEGACY_WORLD_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+WORLD_VOICES = ("legacy",) + SPLITS
 HELD_OUT_SHARE = 0.25
 # Fixed sides: the 13 training and 4 held-out variants of the first embedded model (see the module
 # docstring), and the two whisper presets split between the sides so both sides have one.

@@ -27,7 +27,7 @@ import pandas as pd
 
 from lid_spark import OTHER_LANGUAGE
 from lid_spark.tools.synth.params import SynthParams
-from lid_spark.tools.voices import voice_split
+from lid_spark.tools.voices import LEGACY_WORLD_VARIANTS, voice_split
 
 # Stream tags: each kind of draw has its own random stream (seed, tag, ...).
 _BLOCKS, _ARTIST_SIZES, _ARTISTS, _TRACKS, _STYLES = 1, 2, 3, 4, 5
@@ -48,7 +48,10 @@ GENRE_LEANING = {
 
 def world_variants(p: SynthParams) -> np.ndarray:
     """The espeak-ng variants the world's singers draw from: those of the ``synth.voices`` split
-    (:mod:`lid_spark.tools.voices`) that can sing a melody, espeak-ng's plain voice left out."""
+    (:mod:`lid_spark.tools.voices`) that can sing a melody, espeak-ng's plain voice left out, or
+    for ``legacy`` the twelve of the first worlds."""
+    if p.voices == "legacy":
+        return np.array(LEGACY_WORLD_VARIANTS, dtype=object)
     return np.array([v for v in voice_split(p.voices).sung_variants if v is not None], dtype=object)
 
 
