@@ -18,13 +18,13 @@ import numpy as np
 
 def _clips(n: int, seed: int) -> list[np.ndarray]:
     """Speech-like clips of 1-8 s (espeak-ng sentences), the range of vocal segments."""
-    from lid_spark.tools.pretrain_spoken_lid.utterances import HELDOUT_VARIANTS, speak_utterance
+    from lid_spark.tools.pretrain_spoken_lid.utterances import HELD_OUT, speak_utterance
 
     rng = np.random.default_rng(seed)
     languages = ("en", "hi", "ta", "es", "ja", "ru")
     clips = []
     for i in range(n):
-        wave = speak_utterance(languages[i % len(languages)], rng, HELDOUT_VARIANTS, min_seconds=1.0)
+        wave = speak_utterance(languages[i % len(languages)], rng, HELD_OUT, min_seconds=1.0)
         clips.append(wave[: int(rng.uniform(1.0, 8.0) * 16000)])
     return clips
 

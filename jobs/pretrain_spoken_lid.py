@@ -3,7 +3,7 @@
 Writes a speechbrain model directory (hyperparams.yaml, embedding_model.ckpt, classifier.ckpt,
 label_encoder.ckpt, checksums.json) that `audio.spoken_lid.source=<dir>` or
 EncoderClassifier.from_hparams(source=<dir>) loads, plus training.json: accuracy on held-out
-spoken clips (unseen speaker variants) and on sung clips.
+spoken, sung and separated clips by voices never heard in training (lid_spark.tools.voices).
 
   lid-spark pretrain_spoken_lid --out models/spoken_lid --minutes 16
   lid-spark pretrain_spoken_lid --out /tmp/m --languages en,fr,ta,ru --minutes 2

@@ -485,6 +485,8 @@ OPTIMIZERS = ("sgd", "adam")                                          # lid_spar
 PEERS = ("implicit_als", "spark_word2vec", "gensim_word2vec")         # lid_spark.consumption.holdout
 TUNABLE_KEYS = ("dim", "epochs", "negatives", "learning_rate", "optimizer", "batch_size", "weight_power")
 GENRES = ("pop", "rock", "electronic", "hiphop", "folk", "ballad", "latin", "filmi", "jpop")  # tools.synth.music
+PRETRAIN_AUGMENTATIONS = ("formant", "pitch", "tempo", "reverb", "band", "noise", "codec", "specaugment")  # tools
+WORLD_VOICES = ("legacy", "all", "training", "held_out")  # tools.voices.WORLD_VOICES
 SYNTH_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)  # tools.synth.params
 SPARK_LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")  # SparkContext.setLogLevel
 DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"                              # lid_spark.audio.spoken_lid._DEVICE, plus auto
@@ -531,11 +533,13 @@ _PRETRAIN_RULES: dict[str, Rule] = {
                                              and (not v or len(set(v)) == len(v) >= 2))
                       else Problem(v, "an empty list (the default languages) or two or more distinct language codes")),
     "utterances_per_language": POSITIVE_INT, "eval_utterances": POSITIVE_INT,
-    "sung_share": SHARE, "music_share": SHARE, "separated_share": SHARE,
+    "sung_share": SHARE, "world_singing_share": SHARE, "music_share": SHARE, "separated_share": SHARE,
     "minutes": POSITIVE, "max_steps": POSITIVE_INT, "batch_size": POSITIVE_INT,
     "crop_frames": low_high(interval(">= 50")), "learning_rate": POSITIVE,
     "n_mels": POSITIVE_INT, "channels": POSITIVE_INT, "lin_neurons": POSITIVE_INT, "seed": SEED,
     "torch_threads": POSITIVE_INT, "workers": POSITIVE_INT,
+    "voices": one_of("training", "legacy"),
+    "augmentations": each(one_of(*PRETRAIN_AUGMENTATIONS), distinct=True),
 }
 
 RULES: dict[str, Rule] = {
@@ -563,6 +567,7 @@ RULES: dict[str, Rule] = {
                           lambda v, d: each(NON_EMPTY, at_least=1, distinct=True).check(v, d) or _synth_targets(v, d)),
     "synth.other_languages": each(NON_EMPTY, at_least=2, distinct=True),
     "synth.genres": each(one_of(*GENRES), at_least=1),
+    "synth.voices": one_of(*WORLD_VOICES),
     "synth.genre_language_affinity": SHARE,
     "synth.market_style": SHARE,
     "synth.tracks_per_artist": interval(">= 1"),

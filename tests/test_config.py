@@ -142,9 +142,14 @@ def _runtime_choices():
     from lid_spark.model.features import SUBSETS
     from lid_spark.model.resnet1d import POSITION_ENCODINGS
     from lid_spark.model.train import AUGMENTATIONS
+    from lid_spark.tools.pretrain_spoken_lid import augment, settings
     from lid_spark.tools.synth.music import GENRES
+    from lid_spark.tools.voices import WORLD_VOICES
 
-    return {"audio.separation.backend": BACKENDS, "audio.separation.pretrained_mask": MASKS,
+    assert augment.AUGMENTATIONS == settings.AUGMENTATIONS
+    return {"synth.voices": WORLD_VOICES, "pretrain_spoken_lid.augmentations": settings.AUGMENTATIONS,
+            "pretrain_spoken_lid.voices": settings.TRAIN_VOICES,
+            "audio.separation.backend": BACKENDS, "audio.separation.pretrained_mask": MASKS,
             "audio.separation.pretrained_stft": STFTS, "classifier.features": tuple(SUBSETS),
             "classifier.position": POSITION_ENCODINGS, "classifier.augment_missing_consumption": AUGMENTATIONS,
             "cooccurrence.hubness_correction": HUBNESS_METHODS, "embeddings.optimizer": OPTIMIZERS,
@@ -169,6 +174,9 @@ def test_rules_allow_what_the_runtime_allows():
     assert runtime["embeddings.peers"] == config.PEERS
     assert runtime["embeddings.grid"] == config.TUNABLE_KEYS
     assert runtime["synth.genres"] == config.GENRES
+    assert runtime["synth.voices"] == config.WORLD_VOICES == RULES["synth.voices"].choices
+    assert runtime["pretrain_spoken_lid.augmentations"] == config.PRETRAIN_AUGMENTATIONS
+    assert runtime["pretrain_spoken_lid.voices"] == RULES["pretrain_spoken_lid.voices"].choices
 
 
 def test_device_rule_agrees_with_the_runtime_parser():

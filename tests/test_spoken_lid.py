@@ -19,7 +19,7 @@ from lid_spark.audio.spoken_lid import (
     target_scores,
 )
 from lid_spark.errors import ParameterError
-from lid_spark.tools.pretrain_spoken_lid.utterances import HELDOUT_VARIANTS, speak_utterance
+from lid_spark.tools.pretrain_spoken_lid.utterances import LEGACY_HELD_OUT, speak_utterance
 
 TEST_LANGUAGES = ("en", "fr", "ta", "ja", "de", "hi")
 
@@ -37,7 +37,7 @@ def speech():
     clips, truth = [], []
     for lang in TEST_LANGUAGES:
         for _ in range(2):
-            clips.append(speak_utterance(lang, rng, HELDOUT_VARIANTS)[: 4 * 16000])
+            clips.append(speak_utterance(lang, rng, LEGACY_HELD_OUT)[: 4 * 16000])
             truth.append(lang)
     return clips, truth
 

@@ -161,7 +161,12 @@ def test_demo_size_labels_are_balanced_and_voices_do_not_give_the_language_away(
     # and mean base pitch differs little between classes.
     big = catalog_plan(SynthParams(tracks=5500))
     per_class = big.groupby("label_class")
-    assert (per_class["variant"].agg(lambda v: v.str.startswith("f").mean()).between(0.2, 0.65)).all()
+    # high voices (espeak-ng's F0 at pitch setting 50 above 140 Hz: f1..f5, Alicia, steph, ...) in every class
+    high = {v: voice_range_hz(Voice("en", v, 50))[1] > 140 for v in big["variant"].unique()}
+    share = big["variant"].map(high)
+    assert 0.1 < share.mean() < 0.6
+    assert (share.groupby(big["label_class"]).mean() - share.mean()).abs().max() < 0.1
+    assert big["variant"].nunique() >= 90   # synth.voices: all, every variant that can sing
     assert per_class["base_pitch"].mean().std() < 2.5
     # Genre depends on language, but only partly: no class has a single genre.
     assert (per_class["genre"].agg(lambda g: g.value_counts(normalize=True).iloc[0]) < 0.6).all()
@@ -379,3 +384,38 @@ def test_world_for_another_target_set(tmp_path):
     # espeak's cmn is labelled zh, as the pipeline reads it.
     assert SynthParams.from_any({"targets": ["cmn", "ko"], "other_languages": ["en", "de"]}).classes == \
         ("zh", "ko", "ot")
+
+
+def test_voice_split_covers_every_espeak_variant_and_a_held_out_world_uses_only_unheard_voices():
+    from lid_spark.tools.synth.espeak import speak
+    from lid_spark.tools.voices import STATEFUL_VARIANTS, UNPITCHED_VARIANTS, espeak_variants, voice_split
+
+    training, held_out = voice_split("training"), voice_split("held_out")
+    assert set(training.variants) | set(held_out.variants) == {None, *espeak_variants()} - set(STATEFUL_VARIANTS)
+    # every variant of the split speaks the same samples whatever was spoken before
+    first = {v: speak("bonjour tout le monde", "fr", variant=v) for v in voice_split("all").variants}
+    for v in reversed(voice_split("all").variants):
+        speak("salut", "fr", variant="m3", pitch=80)   # same language: a switch changes the output a little
+        assert np.array_equal(speak("bonjour tout le monde", "fr", variant=v), first[v]), v
+    assert set(training.variants).isdisjoint(held_out.variants)
+    assert len(espeak_variants()) >= 100 and 0.15 < len(held_out.variants) / len(espeak_variants()) < 0.4
+    # Klatt, whisper and robotic presets on both sides
+    for family in ("klatt", "whisper", "robosoft"):
+        assert any(str(v).startswith(family) for v in training.variants)
+        assert any(str(v).startswith(family) for v in held_out.variants)
+    plan = catalog_plan(SynthParams(tracks=300, voices="held_out"))
+    assert set(plan["variant"]) <= set(held_out.variants) - set(UNPITCHED_VARIANTS)
+    assert plan["variant"].nunique() >= 15
+    with pytest.raises(ParameterError, match="synth.voices"):
+        SynthParams(voices="unheard").validate()
+
+
+def test_every_singing_variant_follows_the_pitch_setting():
+    """The calibration's log-F0 line rises with the setting for every variant the world may draw."""
+    from lid_spark.tools.synth.singing import pitch_calibration
+    from lid_spark.tools.voices import voice_split
+
+    for variant in voice_split("all").sung_variants:
+        low, base, high = voice_range_hz(Voice("ta", variant, 50))
+        assert 20 < low < base < high < 900, (variant, low, base, high)
+        assert len(pitch_calibration("ta", variant)) >= 2

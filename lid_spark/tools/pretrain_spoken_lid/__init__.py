@@ -15,8 +15,10 @@ loads it.
 Modules, in the order a run uses them:
 
 - ``settings``: :class:`~.settings.PretrainSettings`, the ``pretrain_spoken_lid`` config section;
-- ``utterances``: spoken and chanted espeak-ng sentences, training and held-out speaker variants;
-- ``augment``: crops, reverberation, filtering, noise, gain, voice over music (and separated);
+- ``utterances``: spoken, chanted and world-sung espeak-ng sentences by the training or held-out
+  voices of :mod:`lid_spark.tools.voices`;
+- ``augment``: formant shift, pitch, tempo, reverberation, band limits, noise, lossy codecs, gain,
+  crops, voice over music (and separated);
 - ``corpus``: the augmented utterances of every language as log-mel features, cached;
 - ``model_directory``: ``hyperparams.yaml`` (from ``hyperparams.yaml.tmpl``), checkpoints, labels;
 - ``train``: the training loop;

@@ -25,9 +25,21 @@ from pathlib import Path
 import numpy as np
 
 from lid_spark.progress import get_logger
-from lid_spark.tools.pretrain_spoken_lid.augment import augment, over_music, random_crop
+from lid_spark.tools.pretrain_spoken_lid.augment import (
+    VOICE_AUGMENTATIONS,
+    augment,
+    over_music,
+    random_crop,
+    voice_augment,
+)
 from lid_spark.tools.pretrain_spoken_lid.settings import SAMPLE_RATE, PretrainSettings
-from lid_spark.tools.pretrain_spoken_lid.utterances import TRAIN_VARIANTS, sing_utterance, speak_utterance
+from lid_spark.tools.pretrain_spoken_lid.utterances import (
+    LEGACY_TRAINING,
+    TRAINING,
+    sing_utterance,
+    speak_utterance,
+    world_sing_utterance,
+)
 
 MAX_TRAIN_SECONDS = 6.0   # training utterances are cropped at random to at most this
 
@@ -59,16 +71,24 @@ def language_utterances(settings: PretrainSettings, index: int) -> tuple[list, f
     import torch
 
     separator = settings.make_separator() if settings.music_share and settings.separated_share else None
+    voices = LEGACY_TRAINING if settings.voices == "legacy" else TRAINING
+    voice_augmentations = tuple(a for a in settings.augmentations if a in VOICE_AUGMENTATIONS)
     features_of = fbank(settings.n_mels)
     rng = np.random.default_rng([settings.seed, index, 0])
     lang = settings.languages[index]
     features, seconds = [], 0.0
     for _ in range(settings.utterances_per_language):
-        render = sing_utterance if rng.random() < settings.sung_share else speak_utterance
-        wave = random_crop(render(lang, rng, TRAIN_VARIANTS), rng, MAX_TRAIN_SECONDS)
+        render = speak_utterance
+        if rng.random() < settings.sung_share:
+            render = sing_utterance
+            if settings.world_singing_share and rng.random() < settings.world_singing_share:
+                render = world_sing_utterance
+        wave = random_crop(render(lang, rng, voices), rng, MAX_TRAIN_SECONDS)
+        if voice_augmentations:
+            wave = voice_augment(wave, rng, voice_augmentations)
         if rng.random() < settings.music_share:
             wave = over_music(wave, rng, separator if rng.random() < settings.separated_share else None)
-        wave = augment(wave, rng)
+        wave = augment(wave, rng, settings.augmentations)
         seconds += wave.size / SAMPLE_RATE
         with torch.no_grad():
             features.append(features_of(torch.from_numpy(wave)[None])[0].to(torch.float16))

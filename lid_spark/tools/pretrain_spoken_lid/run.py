@@ -24,7 +24,7 @@ from lid_spark.tools.pretrain_spoken_lid.evaluate import evaluate
 from lid_spark.tools.pretrain_spoken_lid.model_directory import check_init_dir, save_model
 from lid_spark.tools.pretrain_spoken_lid.settings import PretrainSettings, check_languages
 from lid_spark.tools.pretrain_spoken_lid.train import train
-from lid_spark.tools.pretrain_spoken_lid.utterances import HELDOUT_VARIANTS
+from lid_spark.tools.pretrain_spoken_lid.utterances import HELD_OUT, LEGACY_TRAINING, TRAINING
 
 
 def pretrain(settings: PretrainSettings, out_dir: str | Path, cache_dir: str | Path | None = None,
@@ -66,10 +66,13 @@ def pretrain(settings: PretrainSettings, out_dir: str | Path, cache_dir: str | P
             if (Path(init_dir) / "training.json").is_file() else str(init_dir)
     with step("save model", log):
         save_model(out_dir, settings, hparams)
+    training_voices = LEGACY_TRAINING if settings.voices == "legacy" else TRAINING
     report = {"languages": list(settings.languages), "train_utterances": int(corpus.labels.size),
               "train_hours": round(corpus.seconds / 3600, 3), "training": summary,
               "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "languages"},
-              "heldout_variants": list(HELDOUT_VARIANTS)}
+              "training_voices": [str(v) for v in training_voices.variants],
+              "heldout_variants": [str(v) for v in HELD_OUT.variants],
+              "separation": {k: v for k, v in settings.separation_settings().items() if k != "device"}}
     report.update(evaluate(out_dir, settings, log))
     report["model_bytes"] = sum(p.stat().st_size for p in Path(out_dir).iterdir() if p.is_file())
     (Path(out_dir) / "training.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -29,7 +29,9 @@ DEFAULT_LANGUAGES = TARGET_LANGUAGES + (
     "af", "am", "ar", "bg", "bn", "ca", "cmn", "cs", "da", "el", "et", "eu", "fa", "fi", "gu", "he",
     "hr", "hu", "hy", "id", "ka", "kn", "ko", "lt", "lv", "ml", "mr", "ne", "nl", "pl", "pt", "ro",
     "ru", "sv", "sw", "th", "tr", "uk", "ur", "vi")
-DATA_VERSION = 4  # bump when data generation changes, so that cached features are not reused
+AUGMENTATIONS = ("formant", "pitch", "tempo", "reverb", "band", "noise", "codec", "specaugment")  # augment.py
+TRAIN_VOICES = ("training", "legacy")
+DATA_VERSION = 5  # bump when data generation changes, so that cached features are not reused
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,11 @@ class PretrainSettings:
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
     utterances_per_language: int = 100    # training sentences per language (each ~3-6 s)
     sung_share: float = 0.5               # share of them chanted (words held on notes) instead of spoken
+    world_singing_share: float = 0.5      # share of the sung ones sung the synthetic world's way, not chanted
     music_share: float = 0.5              # share of them laid over synthetic accompaniment
     separated_share: float = 0.5          # share of those passed through the pipeline's vocal separator
+    voices: str = "training"              # training (lid_spark.tools.voices) | legacy (the first 13 variants)
+    augmentations: tuple[str, ...] = AUGMENTATIONS   # augment.AUGMENTATIONS: which are on
     eval_utterances: int = 4              # held-out spoken and sung clips per language
     minutes: float = 20.0                 # training time budget (data generation not included)
     max_steps: int = 100000
@@ -64,9 +69,14 @@ class PretrainSettings:
                     "channels", "lin_neurons", "torch_threads", "workers"):
             if getattr(self, key) < 1:
                 raise ParameterError(f"{SECTION}.{key} must be >= 1, got {getattr(self, key)}")
-        for key in ("sung_share", "music_share", "separated_share"):
+        for key in ("sung_share", "world_singing_share", "music_share", "separated_share"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ParameterError(f"{SECTION}.{key} must be within [0, 1], got {getattr(self, key)}")
+        if self.voices not in TRAIN_VOICES:
+            raise ParameterError(f"{SECTION}.voices must be one of {', '.join(TRAIN_VOICES)}, got {self.voices!r}")
+        unknown = sorted(set(self.augmentations) - set(AUGMENTATIONS))
+        if unknown:
+            raise ParameterError(f"{SECTION}.augmentations: unknown {unknown}; known: {', '.join(AUGMENTATIONS)}")
         if self.minutes <= 0 or self.learning_rate <= 0:
             raise ParameterError(f"{SECTION}.minutes and learning_rate must be positive")
         low, high = self.crop_frames
@@ -97,7 +107,7 @@ class PretrainSettings:
         separation = {k: v for k, v in self.separation_settings().items() if k != "device"}
         fields = (DATA_VERSION, self.languages, self.utterances_per_language, self.sung_share, self.music_share,
                   self.separated_share, sorted(separation.items()), self.eval_utterances, self.n_mels,
-                  self.seed)
+                  self.seed, self.voices, sorted(set(self.augmentations) - {"specaugment"}), self.world_singing_share)
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 
@@ -115,6 +125,7 @@ def settings_from_config(section, separation=None) -> PretrainSettings:
     languages = values.pop("languages", None) or DEFAULT_LANGUAGES
     if isinstance(languages, str):
         languages = [lang.strip() for lang in languages.split(",") if lang.strip()]
+    augmentations = tuple(values.pop("augmentations", AUGMENTATIONS))
     crop = values.pop("crop_frames", PretrainSettings.crop_frames)
     if not (isinstance(crop, (list, tuple)) and len(crop) == 2):
         raise ParameterError(f"{SECTION}.crop_frames must be [low, high], got {crop!r}")
@@ -122,7 +133,7 @@ def settings_from_config(section, separation=None) -> PretrainSettings:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ParameterError(f"unknown {SECTION} keys: {', '.join(unknown)}")
-    settings = PretrainSettings(languages=tuple(str(lang) for lang in languages),
+    settings = PretrainSettings(languages=tuple(str(lang) for lang in languages), augmentations=augmentations,
                                 crop_frames=(int(crop[0]), int(crop[1])), **values)
     settings.validate()
     return settings

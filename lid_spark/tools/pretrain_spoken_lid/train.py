@@ -38,12 +38,13 @@ def language_balanced_batch(corpus: Corpus, by_lang: list[np.ndarray], rng: np.r
             feats = feats.repeat((length // feats.shape[0]) + 1, 1)
         start = int(rng.integers(0, feats.shape[0] - length + 1))
         crop = feats[start:start + length].float().clone()
-        if rng.random() < 0.5:  # frequency mask
-            f0, width = int(rng.integers(0, crop.shape[1])), int(rng.integers(1, 8))
-            crop[:, f0:f0 + width] = crop.mean()
-        if rng.random() < 0.5:  # time mask
-            t0, width = int(rng.integers(0, length)), int(rng.integers(1, 20))
-            crop[t0:t0 + width] = crop.mean()
+        if "specaugment" in settings.augmentations:   # SpecAugment-style masks
+            if rng.random() < 0.5:  # frequency mask
+                f0, width = int(rng.integers(0, crop.shape[1])), int(rng.integers(1, 8))
+                crop[:, f0:f0 + width] = crop.mean()
+            if rng.random() < 0.5:  # time mask
+                t0, width = int(rng.integers(0, length)), int(rng.integers(1, 20))
+                crop[t0:t0 + width] = crop.mean()
         rows.append(crop)
     return torch.stack(rows), torch.from_numpy(langs)
 

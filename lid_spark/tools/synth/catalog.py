@@ -27,7 +27,7 @@ import pandas as pd
 
 from lid_spark import OTHER_LANGUAGE
 from lid_spark.tools.synth.params import SynthParams
-from lid_spark.tools.synth.singing import VARIANTS
+from lid_spark.tools.voices import LEGACY_WORLD_VARIANTS, voice_split
 
 # Stream tags: each kind of draw has its own random stream (seed, tag, ...).
 _BLOCKS, _ARTIST_SIZES, _ARTISTS, _TRACKS, _STYLES = 1, 2, 3, 4, 5
@@ -44,6 +44,15 @@ GENRE_LEANING = {
     "pt": ("latin", "folk"), "nl": ("electronic", "pop"), "tr": ("folk", "filmi"), "sv": ("pop", "electronic"),
     "bn": ("filmi", "folk"), "el": ("folk", "latin"), "pl": ("rock", "folk"), "id": ("pop", "ballad"),
 }
+
+
+def world_variants(p: SynthParams) -> np.ndarray:
+    """The espeak-ng variants the world's singers draw from: those of the ``synth.voices`` split
+    (:mod:`lid_spark.tools.voices`) that can sing a melody, espeak-ng's plain voice left out, or
+    for ``legacy`` the twelve of the first worlds."""
+    if p.voices == "legacy":
+        return np.array(LEGACY_WORLD_VARIANTS, dtype=object)
+    return np.array([v for v in voice_split(p.voices).sung_variants if v is not None], dtype=object)
 
 
 def label_classes(languages, p: SynthParams) -> np.ndarray:
@@ -154,6 +163,7 @@ def _another_language(language: np.ndarray, u: np.ndarray, choices: np.ndarray) 
 def _artist_table(p: SynthParams, cls: int, n_artists: int) -> pd.DataFrame:
     """Attributes of the first ``n_artists`` artists of class ``cls`` (prefix-stable)."""
     u = rng_for(p.seed, _ARTISTS, cls).random((n_artists, 10))
+    variants = world_variants(p)
     voices = tuple(p.targets) + (OTHER_LANGUAGE,)   # the class's espeak voice (ot: one of the others)
     others = p.other_languages
     if voices[cls] == OTHER_LANGUAGE:
@@ -175,7 +185,7 @@ def _artist_table(p: SynthParams, cls: int, n_artists: int) -> pd.DataFrame:
         "artist_id": artist_id,
         "artist_language": language,
         "artist_second_language": np.where(bilingual, second, None),
-        "variant": np.array(VARIANTS)[(u[:, 1] * len(VARIANTS)).astype(int)],
+        "variant": variants[(u[:, 1] * len(variants)).astype(int)],
         "base_pitch": (35 + 40 * u[:, 2]).astype(int),
         "rate": (115 + 55 * u[:, 3]).astype(int),
         "artist_genre": genre,

@@ -34,6 +34,7 @@ class SynthParams:
     targets: tuple[str, ...] = ("de", "en", "es", "fr", "hi", "it", "ja", "pa", "ta", "te")
     other_languages: tuple[str, ...] = ("ru", "ar", "ko", "cmn", "pt", "nl", "tr", "sv", "bn", "el", "pl", "id")
     genres: tuple[str, ...] = tuple(GENRES)
+    voices: str = "legacy"
     genre_language_affinity: float = 0.6
     market_style: float = 1.0
     tracks_per_artist: float = 4.0
@@ -122,6 +123,10 @@ class SynthParams:
                 bad(key, "must be a [low, high] pair with low <= high")
         if self.intro_seconds[0] < 0 or self.outro_seconds < 0:
             bad("intro_seconds", "and synth.outro_seconds must be >= 0")
+        from lid_spark.tools.voices import WORLD_VOICES
+
+        if self.voices not in WORLD_VOICES:
+            bad("voices", f"must be one of {', '.join(WORLD_VOICES)}")
         if not self.genres:
             bad("genres", "must name at least one genre")
         unknown = [g for g in self.genres if g not in GENRES]

@@ -28,8 +28,10 @@ import numpy as np
 from lid_spark.errors import ParameterError
 from lid_spark.tools.synth.dsp import flat_f0
 from lid_spark.tools.synth.espeak import ESPEAK_SAMPLE_RATE, speak
+from lid_spark.tools.voices import espeak_variants
 
-# espeak-ng voice variants (timbre presets), independent of language.
+# The classic espeak-ng voice variants (timbre presets), independent of language: the world's
+# singers before ``synth.voices``; now every variant espeak-ng ships can sing (lid_spark.tools.voices).
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
 _CALIBRATION_PITCHES = (10, 50, 90)   # the extremes confuse F0 trackers (sub-50 Hz)
 
@@ -46,8 +48,8 @@ class Voice:
     vibrato_depth: float = 0.02   # peak frequency deviation as a fraction (0.02 ~ 34 cents)
 
     def __post_init__(self):
-        if self.variant is not None and self.variant not in VARIANTS:
-            raise ParameterError(f"voice variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.variant is not None and self.variant not in espeak_variants():
+            raise ParameterError(f"voice variant must be one of espeak-ng's variants, got {self.variant!r}")
         if not 0 <= self.base_pitch <= 100:
             raise ParameterError(f"base_pitch must be 0..100, got {self.base_pitch}")
 
@@ -77,7 +79,14 @@ def pitch_calibration(language: str, variant: str | None) -> tuple[tuple[int, fl
         wave = speak(f"{word} {word}", language, rate=120, pitch=p, pitch_range=0, variant=variant,
                      sample_rate=ESPEAK_SAMPLE_RATE)
         points.append((p, flat_f0(wave, ESPEAK_SAMPLE_RATE)))
-    return tuple(points)
+    # Some variants' F0 tracks badly at low settings (octave errors, e.g. "announcer", "david"):
+    # keep the points whose F0 falls going down from the highest setting, at least the top two.
+    kept = [points[-1]]
+    for p, f0 in reversed(points[:-1]):
+        if not f0 < kept[-1][1]:
+            break
+        kept.append((p, f0))
+    return tuple(reversed(kept)) if len(kept) >= 2 else tuple(points[-2:])
 
 
 def _log_f0_line(calibration) -> tuple[float, float]:
