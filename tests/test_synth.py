@@ -25,6 +25,7 @@ from lid_spark.tools.synth.params import SynthParams
 from lid_spark.tools.synth.render import render_track
 from lid_spark.tools.synth.singing import Voice, sing_line, voice_range_hz
 from lid_spark.tools.synth.world import TINY_WORLD, _render_and_write, tiny_world, write_sessions_only
+from lid_spark.tools.voices import LEGACY_WORLD_VARIANTS
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,8 @@ def test_demo_size_labels_are_balanced_and_voices_do_not_give_the_language_away(
     assert sung.loc[sung["label_class"] == "ot", "language"].nunique() >= 8
     # Voices are drawn independently of language: every class has male and female artists,
     # and mean base pitch differs little between classes.
-    big = catalog_plan(SynthParams(tracks=5500))
+    assert set(plan["variant"].dropna()) <= set(LEGACY_WORLD_VARIANTS)   # the default world's twelve
+    big = catalog_plan(SynthParams(tracks=5500, voices="all"))
     per_class = big.groupby("label_class")
     # high voices (espeak-ng's F0 at pitch setting 50 above 140 Hz: f1..f5, Alicia, steph, ...) in every class
     high = {v: voice_range_hz(Voice("en", v, 50))[1] > 140 for v in big["variant"].unique()}
