@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 QUICK = {"tracks": 132, "seconds": 8.0, "users": 150}
 FULL_PILOT = 528          # the demo catalog: the size the estimate starts from
+# A's models scored on all of B: which modality carries over (consumption dropped: another space).
+DIAGNOSIS_SUBSETS = ("timbral", "vocals", "spoken_lid_direct", "audio", "multimodal")
 SECOND_CATALOG = Path(__file__).resolve().parents[1] / "conf" / "examples" / "second_catalog.yaml"
 
 
@@ -111,9 +113,16 @@ def transfer(spark, cfg_a, cfg_b, cost, out: Path, resamples: int) -> dict:
                           own.classes, own.targets, resamples, seed)
     with_ = scored_rows(test_own, saved_model_scores(test_own, cfg_b.output.models_dir, ["audio", "multimodal"]),
                         own.classes, own.targets, resamples, seed)
+    # Which modality fails to transfer: each of A's models on every labelled track of B with the
+    # audio modalities (A never saw any of B, so all of them are test tracks for it: tighter intervals).
+    every = moved.frame[moved.frame["has_timbral"] & moved.frame["has_vocals"]].reset_index(drop=True)
+    diagnosis = scored_rows(every, saved_model_scores(every, cfg_a.output.models_dir, DIAGNOSIS_SUBSETS,
+                                                      drop_consumption=True),
+                            own.classes, own.targets, resamples, seed)
     return {"test_tracks": len(ids), "consumption": "dropped (B's embeddings are another space)" if space_differs
             else "kept", **{s: {"without_retraining": without[s], "with_retraining": with_[s]}
-                            for s in ("audio", "multimodal")}}
+                            for s in ("audio", "multimodal")},
+            "by_modality_all_of_B": {"tracks": len(every), **diagnosis}}
 
 
 def separator_available(cfg) -> str | None:

@@ -176,6 +176,10 @@ def check_quick_result(result: dict, out: Path) -> None:
         in_range(result["transfer"][subset]["without_retraining"])
         in_range(result["transfer"][subset]["with_retraining"])
     assert result["transfer"]["test_tracks"] > 0
+    by_modality = result["transfer"]["by_modality_all_of_B"]
+    assert by_modality["tracks"] >= result["transfer"]["test_tracks"]
+    for subset in ("timbral", "vocals", "spoken_lid_direct", "audio", "multimodal"):
+        in_range(by_modality[subset])
     assert result["size_estimate"]["catalog_tracks_needed"] >= 66
     for name in ("A", "B"):
         r = result["instrumentals"][name]

@@ -206,6 +206,11 @@ def quality_markdown(result: Mapping, figures: Sequence[str] = ()) -> str:
               "| model | trained on A (no retraining) | trained on B |", "|---|---|---|"]
     lines += [f"| {s} | {_cell(tr[s]['without_retraining'])} | {_cell(tr[s]['with_retraining'])} |"
               for s in ("audio", "multimodal")]
+    if "by_modality_all_of_B" in tr:
+        by = tr["by_modality_all_of_B"]
+        lines += ["", f"Catalog A's models on all {by['tracks']} labelled tracks of B with audio (none seen by A; "
+                  "consumption dropped):", "", "| A's model | mAP on B [interval] |", "|---|---|"]
+        lines += [f"| {s} | {_cell(row)} |" for s, row in by.items() if s != "tracks"]
     lines += ["", "## Instrumentals (`zxx` tags)", "",
               "| catalog | instrumentals | tagged zxx | recall | sung tagged zxx | false-instrumental rate |",
               "|---|---:|---:|---:|---:|---:|"]
