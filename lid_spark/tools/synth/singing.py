@@ -28,11 +28,11 @@ import numpy as np
 from lid_spark.errors import ParameterError
 from lid_spark.tools.synth.dsp import flat_f0
 from lid_spark.tools.synth.espeak import ESPEAK_SAMPLE_RATE, speak
-from lid_spark.tools.voices import espeak_variants
+from lid_spark.tools.voices import LEGACY_WORLD_VARIANTS, espeak_variants
 
 # The classic espeak-ng voice variants (timbre presets), independent of language: the world's
 # singers before ``synth.voices``; now every variant espeak-ng ships can sing (lid_spark.tools.voices).
-VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+VARIANTS = LEGACY_WORLD_VARIANTS
 _CALIBRATION_PITCHES = (10, 50, 90)   # the extremes confuse F0 trackers (sub-50 Hz)
 
 
